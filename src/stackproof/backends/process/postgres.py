@@ -1,0 +1,153 @@
+"""PostgreSQL as a local process: initdb, run unprivileged when root, create the stack's role."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from stackproof import binaries
+from stackproof.backends.base import Endpoint
+from stackproof.backends.process.service import LOOPBACK, ProcessService, ServiceContext
+from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root
+from stackproof.readiness import Check
+
+SUPERUSER = "postgres"
+
+
+def dsn(user: str, password: str, endpoint: Endpoint, database: str) -> str:
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+        f"@{endpoint.address}/{quote(database, safe='')}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptsQueries:
+    """The server answers `SELECT 1` (a TCP accept alone happens before recovery ends)."""
+
+    url: str
+    endpoint: Endpoint
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL on {self.endpoint.address} answers SELECT 1"
+
+    def check(self) -> Check:
+        try:
+            with psycopg.connect(self.url, connect_timeout=2, autocommit=True) as connection:
+                connection.execute("SELECT 1")
+        except psycopg.Error as error:
+            return Check(False, str(error).strip().splitlines()[0] if str(error) else repr(error))
+        return Check(True, "ok")
+
+
+class PostgresService(ProcessService):
+    LINK_FACTS = (*ProcessService.LINK_FACTS, "database", "user", "password")
+
+    def __init__(self, context: ServiceContext) -> None:
+        super().__init__(context)
+        database = context.spec.database
+        assert database is not None  # the profile model fills it for postgres services
+        self.database = database
+        secrets = context.run.secrets
+        self.superuser_password = secrets.generate(f"{context.name}.superuser_password")
+        self.user_password = secrets.generate(f"{context.name}.password")
+        self.run_as = UNPRIVILEGED_UID if is_root() else None
+        self.bin_dir = binaries.postgres_bin_dir(
+            database.version,
+            context.spec.process.binary,
+            for_other_user=self.run_as is not None,
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        return self.context.state_dir / "data"
+
+    def binary(self, name: str) -> Path:
+        return self.bin_dir / name
+
+    def admin_url(self, endpoint: Endpoint | None = None) -> str:
+        return dsn(SUPERUSER, self.superuser_password, endpoint or self.context.endpoint(), "postgres")
+
+    def _unprivileged(self, spec: ProcessSpec) -> ProcessSpec:
+        return replace(spec, run_as_uid=self.run_as, cwd=self.context.state_dir)
+
+    def prepare(self) -> Sequence[ProcessSpec]:
+        state = self.owned_state_dir()
+        password_file = state / "superuser.pw"
+        password_file.write_text(self.superuser_password + "\n", "utf-8")
+        password_file.chmod(0o600)
+        if self.run_as is not None:
+            os.chown(password_file, self.run_as, self.run_as)
+        initdb = [
+            str(self.binary("initdb")),
+            f"--pgdata={self.data_dir}",
+            f"--username={SUPERUSER}",
+            f"--pwfile={password_file}",
+            "--auth-local=scram-sha-256",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",  # a run's cluster is thrown away; durability of initdb buys nothing
+        ]
+        return [self._unprivileged(self.context.process_spec(initdb, label=".initdb"))]
+
+    def command(self) -> ProcessSpec:
+        settings = {
+            "listen_addresses": LOOPBACK,
+            "port": self.context.ports[self.context.spec.primary_port],
+            "unix_socket_directories": "",  # TCP only: nothing to clean up in /run or /tmp
+            **self.context.spec.process.settings,
+        }
+        argv = [str(self.binary("postgres")), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        spec = self.context.process_spec(argv)
+        # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client.
+        return replace(self._unprivileged(spec), stop_signal=signal.SIGINT)
+
+    def readiness(self) -> AcceptsQueries:
+        return AcceptsQueries(self.admin_url(), self.context.endpoint())
+
+    def after_first_ready(self) -> None:
+        with psycopg.connect(self.admin_url(), autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(self.database.user), sql.Literal(self.user_password)
+                )
+            )
+            connection.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(self.database.name), sql.Identifier(self.database.user)
+                )
+            )
+
+    def link_facts(self, endpoint: Endpoint) -> dict[str, str]:
+        return {
+            "url": dsn(self.database.user, self.user_password, endpoint, self.database.name),
+            "host": endpoint.host,
+            "port": str(endpoint.port),
+            "address": endpoint.address,
+            "database": self.database.name,
+            "user": self.database.user,
+            "password": self.user_password,
+        }
+
+    def exec_env(self) -> dict[str, str]:
+        endpoint = self.context.endpoint()
+        return {
+            **super().exec_env(),
+            "PATH": f"{self.bin_dir}:{super().exec_env()['PATH']}",
+            "PGHOST": endpoint.host,
+            "PGPORT": str(endpoint.port),
+            "PGUSER": SUPERUSER,
+            "PGPASSWORD": self.superuser_password,
+            "PGDATABASE": self.database.name,
+        }

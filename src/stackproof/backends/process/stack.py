@@ -1,0 +1,317 @@
+"""A stack of local processes on loopback ports chosen at run time.
+
+Services start in waves (a service starts once everything it links to is ready), so R-DEP-4
+holds by construction. Everything made — processes, ports, the temporary folder — is
+recorded in the run's manifest and undone in `tear_down`, also after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from stackproof.backends.base import (
+    Capability,
+    Endpoint,
+    PublicFront,
+    ServiceControl,
+    Stack,
+)
+from stackproof.backends.process.app import AppService
+from stackproof.backends.process.nginx import NginxService
+from stackproof.backends.process.postgres import PostgresService
+from stackproof.backends.process.redis import RedisService
+from stackproof.backends.process.service import (
+    LOOPBACK,
+    ProcessService,
+    ServiceContext,
+    shared_placeholders,
+)
+from stackproof.fakes.discord import DiscordSigner
+from stackproof.procs import ManagedProcess, is_root, run_commands, tail
+from stackproof.profile import Profile
+from stackproof.readiness import wait_for
+from stackproof.run import RunContext
+from stackproof.signals import deferred_interrupts
+from stackproof.tls_ca import RunCA
+
+SERVICE_KINDS: dict[str, type[ProcessService]] = {
+    "postgres": PostgresService,
+    "redis": RedisService,
+    "nginx": NginxService,
+    "app": AppService,
+}
+SETUP_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 10.0
+
+# Where a service reaches a service it links to. Direct by default; the fault layer puts a
+# proxy in between by answering with the proxy's address instead.
+LinkRouter = Callable[[str, str, Endpoint], Endpoint]
+
+
+def direct_link(source: str, target: str, endpoint: Endpoint) -> Endpoint:
+    return endpoint
+
+
+def allocate_ports(count: int) -> list[int]:
+    """Distinct free loopback ports: all sockets stay bound until every port is picked."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((LOOPBACK, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class ProcessServiceControl(ServiceControl):
+    def __init__(self, stack: ProcessStack, service: ProcessService) -> None:
+        super().__init__(service.name, service.context.spec.kind)
+        self._stack = stack
+        self.service = service
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self._stack.process(self.name)
+
+    def endpoint(self, port: str | None = None) -> Endpoint:
+        return self.service.context.endpoint(port)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process.running() else None
+
+    def running(self) -> bool:
+        return self.process.running()
+
+    def start(self) -> None:
+        if not self.process.running():
+            self._stack.spawn(self.name)
+        self._stack.await_ready([self.name])
+
+    def stop(self) -> None:
+        self.process.stop(STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def pause(self) -> None:
+        self.process.pause()
+
+    def resume(self) -> None:
+        self.process.resume()
+
+    def exec(self, argv: Sequence[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(argv),
+            env=self.service.exec_env(),
+            cwd=self.service.context.stack_root,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+
+    def logs(self) -> str:
+        return "\n".join(
+            path.read_text("utf-8", errors="replace")
+            for path in self.service.log_files()
+            if path.exists()
+        )
+
+
+class ProcessStack(Stack):
+    capabilities = frozenset({Capability.CONTROL, Capability.LOGS, Capability.EXEC})
+
+    def __init__(
+        self,
+        profile: Profile,
+        run: RunContext,
+        label: str,
+        link_router: LinkRouter = direct_link,
+    ) -> None:
+        super().__init__(profile, run, label)
+        self.link_router = link_router
+        self.discord = DiscordSigner()
+        self.ready_after_s: float | None = None
+        self._services: dict[str, ProcessService] = {}
+        self._processes: dict[str, ManagedProcess] = {}
+        self._ready_once: set[str] = set()
+        self._temp: Path | None = None
+        self._front: PublicFront | None = None
+        self._cleanup = ExitStack()
+
+    # --- what the suites see ---
+
+    @property
+    def public(self) -> PublicFront:
+        if self._front is None:
+            raise RuntimeError("the stack is not up")
+        return self._front
+
+    def service(self, name: str) -> ProcessServiceControl:
+        if name not in self._services:
+            known = ", ".join(self._services) or "none yet"
+            raise KeyError(f"no service {name!r} in this stack (it has {known})")
+        return ProcessServiceControl(self, self._services[name])
+
+    def process(self, name: str) -> ManagedProcess:
+        return self._processes[name]
+
+    @property
+    def temp_dir(self) -> Path:
+        if self._temp is None:
+            raise RuntimeError("the stack is not up")
+        return self._temp
+
+    # --- bringing up ---
+
+    def bring_up(self) -> None:
+        started = time.monotonic()
+        try:
+            self._build()
+            for wave in self.profile.start_order():
+                self._start_wave(wave)
+        except BaseException:
+            self.tear_down()
+            raise
+        self.ready_after_s = time.monotonic() - started
+        self.run.record("stack_ready", stack=self.label, seconds=round(self.ready_after_s, 3))
+
+    def _make_temp_dir(self) -> Path:
+        temp = Path(tempfile.mkdtemp(prefix=f"stackproof-{self.run.run_id}-{self.label}-"))
+        self.run.record("temp_dir", stack=self.label, path=str(temp))
+        self._cleanup.callback(shutil.rmtree, temp, ignore_errors=True)
+        if is_root():  # the unprivileged PostgreSQL user must reach its own folder inside
+            temp.chmod(0o711)
+        return temp
+
+    def _build(self) -> None:
+        self._temp = temp = self._make_temp_dir()
+        logs_dir = self.run.logs_dir(self.label)
+        names = list(self.profile.services)
+        numbers = iter(allocate_ports(sum(len(self.profile.services[n].ports) for n in names)))
+        ports = {n: {p: next(numbers) for p in self.profile.services[n].ports} for n in names}
+        self.run.record("ports", stack=self.label, ports=ports)
+        shared = self._shared_placeholders(temp, ports)
+        for name in names:
+            spec = self.profile.services[name]
+            context = ServiceContext(
+                name=name,
+                spec=spec,
+                profile=self.profile,
+                run=self.run,
+                ports=ports[name],
+                state_dir=temp / name,
+                logs_dir=logs_dir,
+                shared=shared,
+            )
+            self._services[name] = SERVICE_KINDS[spec.kind](context)
+
+    def _shared_placeholders(self, temp: Path, ports: dict[str, dict[str, int]]) -> dict[str, Any]:
+        settings = self.profile.stack
+        public = self.profile.public
+        https = Endpoint(LOOPBACK, ports[public.service][public.https_port])
+        http = Endpoint(LOOPBACK, ports[public.service][public.http_port])
+        (temp / "tls").mkdir()
+        ca = RunCA(temp / "tls")
+        certificate = ca.issue(
+            "server",
+            settings.certificate_names or [settings.public_host, LOOPBACK],
+            settings.certificate_days,
+        )
+        self._front = PublicFront(settings.public_host, https, http, ca.ca_path)
+        return shared_placeholders(
+            run_id=self.run.run_id,
+            front=self._front,
+            tls={"cert": certificate.cert_path, "key": certificate.key_path, "ca": ca.ca_path},
+            discord_public_key=self.discord.public_key_hex,
+        )
+
+    def _resolve_links(self, name: str) -> None:
+        context = self._services[name].context
+        for target in context.spec.links:
+            target_service = self._services[target]
+            endpoint = self.link_router(name, target, target_service.context.endpoint())
+            context.links[target] = target_service.link_facts(endpoint)
+
+    def _start_wave(self, wave: list[str]) -> None:
+        one_shots = []
+        for name in wave:
+            self._resolve_links(name)
+            one_shots.extend(self._services[name].prepare())
+        run_commands(one_shots, self.run.run_id, SETUP_TIMEOUT_S)
+        for name in wave:
+            self.spawn(name)
+        self.await_ready(wave)
+
+    def spawn(self, name: str) -> None:
+        service = self._services[name]
+        if name not in self._processes:
+            process = ManagedProcess(service.command(), self.run.run_id)
+            self._processes[name] = process
+            self._cleanup.callback(process.stop, STOP_TIMEOUT_S)
+        pid = self._processes[name].start()
+        self.run.record("process", stack=self.label, service=name, pid=pid)
+
+    def _log_tail(self, name: str) -> Callable[[], str]:
+        def read() -> str:
+            files = self._services[name].log_files()
+            return "\n".join(f"[{path.name}]\n{tail(path)}" for path in files if path.exists())
+
+        return read
+
+    def await_ready(self, names: Sequence[str]) -> None:
+        """Wait for `names` side by side; the first failure cancels the other waits."""
+        cancel = threading.Event()
+
+        def wait(name: str) -> None:
+            service = self._services[name]
+            try:
+                wait_for(
+                    service.readiness(),
+                    timeout_s=service.ready_timeout_s,
+                    what=f"service {name!r}",
+                    hint=f"see its log in {self.run.logs_dir(self.label)}",
+                    log_tail=self._log_tail(name),
+                    give_up=self._processes[name].exited_reason,
+                    cancel=cancel,
+                )
+                if name not in self._ready_once:
+                    service.after_first_ready()
+                    self._ready_once.add(name)
+            except BaseException:
+                cancel.set()
+                raise
+
+        if len(names) == 1:
+            wait(names[0])
+            return
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            futures = [pool.submit(wait, name) for name in names]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        genuine = [e for e in errors if "wait cancelled" not in str(e)]
+        if genuine or errors:
+            raise (genuine or errors)[0]  # type: ignore[misc]
+
+    # --- tearing down ---
+
+    def tear_down(self) -> None:
+        """Stop every process (dependants first) and remove the temporary folder."""
+        with deferred_interrupts():
+            self._cleanup.close()
+            self._processes.clear()
+            self.run.record("stack_down", stack=self.label, pid=os.getpid())

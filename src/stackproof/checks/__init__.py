@@ -1,0 +1,1 @@
+"""Helpers the suites assert with: problem collection, evidence, HTTP to the public front."""

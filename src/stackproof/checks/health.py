@@ -1,0 +1,75 @@
+"""Reaching a service's health endpoints, and timing how readiness follows its dependencies."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from stackproof.backends.base import CapabilityMissingError, Stack
+from stackproof.errors import ServiceStartError
+from stackproof.readiness import HttpStatus, wait_for
+
+HealthKind = Literal["liveness", "readiness"]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEndpoint:
+    service: str
+    kind: HealthKind
+    url: str
+    verify: bool | str
+
+    def get(self, timeout_s: float) -> tuple[httpx.Response | None, float, str | None]:
+        """(response or None, seconds taken, error) — a timeout is an answer too."""
+        started = time.monotonic()
+        try:
+            response = httpx.get(self.url, verify=self.verify, timeout=timeout_s)
+        except httpx.HTTPError as error:
+            return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
+        return response, time.monotonic() - started, None
+
+    def await_status(self, statuses: set[int], timeout_s: float, interval_s: float) -> float | None:
+        """Seconds until the endpoint answers one of `statuses`; None if it never did."""
+        try:
+            return wait_for(
+                HttpStatus(self.url, frozenset(statuses), verify=self.verify, timeout_s=1.0),
+                timeout_s=timeout_s,
+                what=f"{self.service} {self.kind}",
+                interval_s=interval_s,
+            )
+        except ServiceStartError:
+            return None
+
+
+def health_endpoint(stack: Stack, service: str, kind: HealthKind) -> HealthEndpoint:
+    """Directly on the service where the backend can reach it, else through the front."""
+    health = stack.profile.services[service].health
+    path = health.liveness if kind == "liveness" else health.readiness
+    if path is None:
+        raise ValueError(f"the profile gives {service} no {kind} path")
+    try:
+        return HealthEndpoint(service, kind, stack.service(service).base_url() + path, False)
+    except CapabilityMissingError:
+        if health.public_prefix is None:
+            raise
+    front = stack.public
+    verify: bool | str = str(front.ca_bundle) if front.ca_bundle else True
+    return HealthEndpoint(service, kind, front.https_url(health.public_prefix.rstrip("/") + path), verify)
+
+
+def dependants(stack: Stack, dependency: str) -> list[str]:
+    """Services with a readiness endpoint that count `dependency` as hard."""
+    return [
+        name
+        for name, service in stack.profile.services.items()
+        if service.health.readiness and dependency in service.health.hard_dependencies
+    ]
+
+
+def hard_dependencies(stack: Stack) -> list[str]:
+    return sorted(
+        {d for s in stack.profile.services.values() if s.health.readiness for d in s.health.hard_dependencies}
+    )

@@ -1,0 +1,1 @@
+"""Fakes of the outside world (Discord, AniList, Sentry), speaking the real wire formats."""

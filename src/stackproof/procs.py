@@ -1,0 +1,223 @@
+"""Processes the run starts, and only those: spawn, signal, stop, and prove they are gone.
+
+Every child runs in its own session (Ctrl-C in the terminal reaches the harness, which stops
+services in order, not the services directly), carries STACKPROOF_RUN_ID in its environment
+(so a leak check can find it and its descendants), and gets SIGKILL from the kernel if the
+harness dies without cleaning up (`setpriv --pdeathsig`). Spawn from the main thread only:
+the kernel ties the parent-death signal to the thread that forked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from stackproof.errors import MissingBinaryError, ServiceStartError
+
+RUN_ID_ENV = "STACKPROOF_RUN_ID"
+UNPRIVILEGED_UID = 65534  # nobody: PostgreSQL refuses to run as root
+LOG_TAIL_LINES = 30
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """What to run, where its output goes, and how it wants to be stopped."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: Path
+    log_path: Path
+    run_as_uid: int | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError(f"{self.name}: empty command")
+
+
+def _wrapper(run_as_uid: int | None) -> list[str]:
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        if run_as_uid is not None:
+            raise MissingBinaryError(
+                "setpriv (util-linux) is needed to run PostgreSQL unprivileged as root; "
+                "install util-linux or run stackproof as a normal user"
+            )
+        return []
+    wrapper = [setpriv]
+    if run_as_uid is not None:
+        wrapper += [f"--reuid={run_as_uid}", f"--regid={run_as_uid}", "--clear-groups"]
+    return [*wrapper, "--pdeathsig", "KILL", "--"]
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class ManagedProcess:
+    """One started process (and its process group) of the run."""
+
+    spec: ProcessSpec
+    run_id: str
+    _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def start(self) -> int:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("spawn from the main thread: the parent-death signal needs it")
+        self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**self.spec.env, RUN_ID_ENV: self.run_id}
+        with self.spec.log_path.open("ab") as log:
+            log.write(f"--- stackproof: starting {self.spec.name} ---\n".encode())
+            log.flush()
+            try:
+                self._popen = subprocess.Popen(
+                    [*_wrapper(self.spec.run_as_uid), *self.spec.argv],
+                    cwd=self.spec.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except FileNotFoundError as error:
+                raise MissingBinaryError(
+                    f"{self.spec.name}: cannot run {self.spec.argv[0]!r}: {error.strerror}"
+                ) from None
+        return self._popen.pid
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    def exit_code(self) -> int | None:
+        """None while running (or never started)."""
+        return self._popen.poll() if self._popen else None
+
+    def running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return tail(self.spec.log_path, lines)
+
+    def exited_reason(self) -> str | None:
+        """For readiness waits: why waiting longer is pointless, if it is."""
+        code = self.exit_code()
+        return None if code is None else f"{self.spec.name} exited with code {code}"
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the exit code; raise subprocess.TimeoutExpired at the deadline."""
+        if self._popen is None:
+            raise RuntimeError(f"{self.spec.name} was never started")
+        return self._popen.wait(timeout=timeout_s)
+
+    def signal(self, signum: signal.Signals) -> None:
+        """Send `signum` to the process group, touching only processes of this run."""
+        if self._popen is None:
+            return
+        group = self._popen.pid
+        if self._popen.poll() is None:
+            os.killpg(group, signum)  # the leader lives, so the group is still ours
+            return
+        # The leader is gone; its group ID could be reused, so pick members by run ID.
+        for pid in run_processes(self.run_id):
+            if _pgid(pid) == group:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    continue
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self._reap(timeout_s=5.0)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask politely, then SIGKILL what is left of the group. Safe to call twice."""
+        with self._lock:
+            if self._popen is None:
+                return
+            if self._popen.poll() is None:
+                self.signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
+                self.signal(self.spec.stop_signal)
+                self._reap(timeout_s)
+            self.signal(signal.SIGKILL)  # stragglers: workers, backends
+            self._reap(timeout_s=5.0)
+
+    def _reap(self, timeout_s: float) -> None:
+        if self._popen is None:
+            return
+        try:
+            self._popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self._popen.wait(timeout=5.0)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def run_processes(run_id: str) -> list[int]:
+    """Every live process whose environment carries this run's ID."""
+    found: list[int] = []
+    for process in psutil.process_iter(["pid", "status"]):
+        if process.info["status"] == psutil.STATUS_ZOMBIE or process.pid == os.getpid():
+            continue
+        try:
+            if process.environ().get(RUN_ID_ENV) == run_id:
+                found.append(process.pid)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def run_commands(specs: Sequence[ProcessSpec], run_id: str, timeout_s: float) -> None:
+    """Run one-shot commands (migrations) side by side; raise on the first failure."""
+    started = [ManagedProcess(spec, run_id) for spec in specs]
+    for process in started:
+        process.start()
+    try:
+        for process in started:
+            try:
+                code = process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                raise ServiceStartError(
+                    f"{process.spec.name}: `{' '.join(process.spec.argv)}` did not finish "
+                    f"within {timeout_s:g} s"
+                ) from None
+            if code != 0:
+                error = ServiceStartError(
+                    f"{process.spec.name}: `{' '.join(process.spec.argv)}` exited {code}"
+                )
+                error.add_note(f"log tail:\n{process.log_tail()}")
+                raise error
+    finally:
+        for process in started:
+            process.stop(timeout_s=2.0)

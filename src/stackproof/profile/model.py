@@ -1,0 +1,336 @@
+"""The profile: one TOML file describing the stack under test and the policy it must meet.
+
+Models are frozen and forbid unknown keys, so a misspelt key is an error naming it rather
+than a setting silently ignored. Policy defaults are the italic values of the requirement
+catalog; a profile may set its own values, never switch a check off (that is a waiver,
+which needs a reason and an expiry date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from stackproof.catalog import by_id
+
+ServiceKind = Literal["postgres", "redis", "nginx", "app"]
+BackendName = Literal["auto", "process", "remote"]
+Environment = Literal["test", "staging", "production"]
+TlsVersionName = Literal["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+DEFAULT_PORTS: dict[str, tuple[str, ...]] = {
+    "postgres": ("postgres",),
+    "redis": ("redis",),
+    "nginx": ("https", "http"),
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"must start with '/', got {value!r}")
+    return value
+
+
+# --- how a service is run ---------------------------------------------------------------
+
+
+class ProcessSettings(Strict):
+    """How the process backend runs a service. Strings may hold `{{ placeholders }}`."""
+
+    command: list[str] | None = Field(default=None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str = "."
+    setup: list[list[str]] = Field(
+        default_factory=list,
+        description="commands run once before the first start, after every link is ready",
+    )
+    binary: str | None = Field(
+        default=None, description="server binary (postgres: its bin/ directory) to use"
+    )
+    config: str | None = Field(default=None, description="config template, relative to root")
+    settings: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="server settings (postgres -c, redis directives)"
+    )
+    ready_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class RemoteSettings(Strict):
+    """Where the remote backend reaches a service that is already running."""
+
+    url: str = Field(description="base URL of the service's HTTP interface")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class HealthSettings(Strict):
+    liveness: str | None = None
+    readiness: str | None = None
+    public_prefix: str | None = Field(
+        default=None, description="path prefix under which the public front exposes them"
+    )
+    hard_dependencies: list[str] = Field(default_factory=list)
+    soft_dependencies: list[str] = Field(default_factory=list)
+
+    @field_validator("liveness", "readiness", "public_prefix")
+    @classmethod
+    def _paths(cls, value: str | None) -> str | None:
+        return None if value is None else _absolute_path(value)
+
+
+class DatabaseSettings(Strict):
+    """The database a postgres service creates for the stack."""
+
+    name: str = Field(default="stack", pattern=NAME_PATTERN)
+    user: str = Field(default="stack", pattern=NAME_PATTERN)
+    version: int = Field(default=18, ge=12)
+
+
+class Service(Strict):
+    kind: ServiceKind
+    ports: tuple[str, ...] = ()
+    links: list[str] = Field(default_factory=list)
+    health: HealthSettings = HealthSettings()
+    database: DatabaseSettings | None = None
+    process: ProcessSettings = ProcessSettings()
+    remote: RemoteSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("kind") not in DEFAULT_PORTS:
+            return data
+        filled = dict(data)
+        filled.setdefault("ports", DEFAULT_PORTS[data["kind"]])
+        if data["kind"] == "postgres":
+            filled.setdefault("database", {})
+        return filled
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if not self.ports:
+            raise ValueError("an app service must name its ports, e.g. ports = ['http']")
+        if len(set(self.ports)) != len(self.ports):
+            raise ValueError(f"ports repeat a name: {list(self.ports)}")
+        if self.kind != "postgres" and self.database is not None:
+            raise ValueError(f"'database' is for postgres services, this one is {self.kind}")
+        for dependency in (*self.health.hard_dependencies, *self.health.soft_dependencies):
+            if dependency not in self.links:
+                raise ValueError(
+                    f"health dependency {dependency!r} is not one of this service's links "
+                    f"({', '.join(self.links) or 'none'})"
+                )
+        return self
+
+    @property
+    def primary_port(self) -> str:
+        return self.ports[0]
+
+
+# --- what the public front must answer -------------------------------------------------
+
+
+class Probe(Strict):
+    """A request to the public front with the status the stack must answer."""
+
+    path: str
+    expect: int = Field(ge=100, le=599)
+    method: HttpMethod = "GET"
+    body: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    service: str | None = Field(default=None, description="the service that answers it")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _absolute_path(value)
+
+
+class PublicRemote(Strict):
+    https_url: str
+    http_url: str | None = None
+
+
+class PublicSettings(Strict):
+    service: str = "nginx"
+    https_port: str = "https"
+    http_port: str = "http"
+    body_limit_path: str = Field(default="/", description="a path that accepts POST bodies")
+    acme_challenge_prefix: str = "/.well-known/acme-challenge/"
+    remote: PublicRemote | None = None
+
+
+class StackSettings(Strict):
+    root: Path = Field(description="the stack's source tree, relative to the profile file")
+    public_host: str = "localhost"
+    certificate_days: float = Field(
+        default=90, gt=0, description="validity of the certificate a local run issues"
+    )
+    certificate_names: list[str] | None = Field(
+        default=None, description="names the local certificate covers (default: public_host)"
+    )
+
+
+# --- policy: the values of the requirements --------------------------------------------
+
+
+class TlsPolicy(Strict):
+    mozilla_profile: Literal["modern", "intermediate", "old"] = "intermediate"
+    protocols: list[TlsVersionName] = Field(default_factory=lambda: ["TLSv1.2", "TLSv1.3"])
+    min_days_valid: int = Field(default=14, ge=0)
+    ca_bundle: Path | None = Field(
+        default=None, description="trust anchor for remote stacks; the run's CA otherwise"
+    )
+
+
+class HeaderPolicy(Strict):
+    hsts_min_age: int = Field(default=63_072_000, ge=1)
+    hsts_include_subdomains: bool = True
+    required: dict[str, str] = Field(
+        default_factory=lambda: {
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+            "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        }
+    )
+    request_id: str = "X-Request-ID"
+    foreign_origin: str = "https://foreign.stackproof.invalid"
+
+
+class LimitsPolicy(Strict):
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    rate_limit_requests: int = Field(default=60, ge=1)
+    rate_limit_window_s: float = Field(default=60.0, gt=0)
+
+
+class HealthPolicy(Strict):
+    liveness_within_s: float = Field(default=1.0, gt=0)
+    detect_within_s: float = Field(default=5.0, gt=0)
+    recover_within_s: float = Field(default=5.0, gt=0)
+    poll_interval_s: float = Field(default=0.1, gt=0, le=1.0)
+
+
+class Policy(Strict):
+    tls: TlsPolicy = TlsPolicy()
+    headers: HeaderPolicy = HeaderPolicy()
+    limits: LimitsPolicy = LimitsPolicy()
+    health: HealthPolicy = HealthPolicy()
+
+
+class Waiver(Strict):
+    id: str
+    reason: str = Field(min_length=10)
+    expires: dt.date
+
+    @field_validator("id")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in by_id():
+            raise ValueError(f"{value!r} is not a requirement ID of the catalog")
+        return value
+
+    def active(self, today: dt.date) -> bool:
+        return today <= self.expires
+
+
+# --- the profile ------------------------------------------------------------------------
+
+
+class Profile(Strict):
+    name: str = Field(pattern=r"^[\w.-]+$")
+    description: str = ""
+    environment: Environment = "test"
+    backend: BackendName = "auto"
+    stack: StackSettings
+    public: PublicSettings = PublicSettings()
+    services: dict[str, Service] = Field(min_length=1)
+    probes: dict[str, Probe] = Field(default_factory=dict)
+    policy: Policy = Policy()
+    waivers: list[Waiver] = Field(default_factory=list)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, services: dict[str, Service]) -> dict[str, Service]:
+        for name in services:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"service name {name!r} must match {NAME_PATTERN}")
+        return services
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        for name, service in self.services.items():
+            for link in service.links:
+                if link not in self.services:
+                    raise ValueError(f"services.{name}.links: no service named {link!r}")
+                if link == name:
+                    raise ValueError(f"services.{name}.links: a service cannot link to itself")
+        self.start_order()  # raises on a cycle
+        front = self.services.get(self.public.service)
+        if front is None:
+            raise ValueError(f"public.service: no service named {self.public.service!r}")
+        for port in (self.public.https_port, self.public.http_port):
+            if port not in front.ports:
+                raise ValueError(
+                    f"public: service {self.public.service!r} has no port {port!r} "
+                    f"(it has {', '.join(front.ports)})"
+                )
+        for probe_name, probe in self.probes.items():
+            if probe.service is not None and probe.service not in self.services:
+                raise ValueError(f"probes.{probe_name}.service: no service named {probe.service!r}")
+        waived = [w.id for w in self.waivers]
+        if len(waived) != len(set(waived)):
+            raise ValueError("waivers: each requirement may be waived once")
+        return self
+
+    # --- derived views ---
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def start_order(self) -> list[list[str]]:
+        """Services in waves: each wave only links to services of earlier waves."""
+        placed: set[str] = set()
+        waves: list[list[str]] = []
+        remaining = dict(self.services)
+        while remaining:
+            wave = sorted(n for n, s in remaining.items() if set(s.links) <= placed)
+            if not wave:
+                cycle = ", ".join(sorted(remaining))
+                raise ValueError(f"services: the links of {cycle} form a cycle")
+            waves.append(wave)
+            placed.update(wave)
+            for name in wave:
+                del remaining[name]
+        return waves
+
+    def services_of_kind(self, kind: ServiceKind) -> list[str]:
+        return [name for name, service in self.services.items() if service.kind == kind]
+
+    def health_checked(self) -> list[str]:
+        """Services that expose a liveness or readiness endpoint."""
+        return [
+            name
+            for name, service in self.services.items()
+            if service.health.liveness or service.health.readiness
+        ]
+
+    def waiver_for(self, requirement_id: str) -> Waiver | None:
+        return next((w for w in self.waivers if w.id == requirement_id), None)

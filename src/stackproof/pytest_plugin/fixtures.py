@@ -1,0 +1,77 @@
+"""Fixtures the suites use: the stack, its public front, evidence, and per-test stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from stackproof.backends import Stack
+from stackproof.checks.evidence import Evidence
+from stackproof.checks.http import FrontClient
+from stackproof.fakes.discord import DiscordSigner
+from stackproof.profile import Profile
+from stackproof.pytest_plugin.keys import EVIDENCE, SESSION
+from stackproof.pytest_plugin.session import RunSession
+
+
+@pytest.fixture(scope="session")
+def run_session(pytestconfig: pytest.Config) -> RunSession:
+    return pytestconfig.stash[SESSION]
+
+
+@pytest.fixture(scope="session")
+def profile(run_session: RunSession) -> Profile:
+    return run_session.profile
+
+
+@pytest.fixture(scope="session")
+def stack(run_session: RunSession) -> Iterator[Stack]:
+    """The stack shared by every non-destructive test of the run."""
+    with run_session.stack("main") as shared:
+        yield shared
+
+
+@pytest.fixture
+def own_stack(run_session: RunSession, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack for this test alone: destructive tests break it freely."""
+    if request.node.get_closest_marker("destructive") is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: own_stack is for destructive tests")
+    with run_session.stack(run_session.next_label(request.node.name)) as mine:
+        yield mine
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    recorder = Evidence(request.node.nodeid)
+    request.node.stash[EVIDENCE] = recorder
+    return recorder
+
+
+@pytest.fixture
+def front_client(evidence: Evidence) -> Iterator[Callable[[Stack], FrontClient]]:
+    """Make clients of any stack's public front; each records its exchanges as evidence."""
+    made: list[FrontClient] = []
+
+    def make(target: Stack) -> FrontClient:
+        client = FrontClient(target.public, evidence)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def front(stack: Stack, front_client: Callable[[Stack], FrontClient]) -> FrontClient:
+    return front_client(stack)
+
+
+@pytest.fixture(scope="session")
+def discord(stack: Stack) -> DiscordSigner:
+    signer = getattr(stack, "discord", None)
+    if not isinstance(signer, DiscordSigner):
+        pytest.skip("this backend holds no Discord signing key for the stack")
+    return signer
+

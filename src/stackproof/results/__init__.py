@@ -1,0 +1,1 @@
+"""Results of a run and the reports made from them."""

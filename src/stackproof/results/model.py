@@ -1,0 +1,145 @@
+"""What a run found: per test, then per requirement. Frozen, so reports serialise facts.
+
+Schema `stackproof.results/1` (documented in the README):
+
+    {"schema": ..., "run": RunInfo, "summary": {verdict: count},
+     "requirements": [RequirementResult, ...]}   # every catalog ID, in catalog order
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "stackproof.results/1"
+
+Outcome = Literal["pass", "fail", "error", "skip"]
+Verdict = Literal["pass", "fail", "error", "skip", "waived", "not_covered"]
+VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "error", "skip", "waived", "not_covered")
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A measured number, with the objective it is held against (if any)."""
+
+    name: str
+    value: float
+    unit: str
+    objective: float | None = None
+    comparison: Literal["<=", ">="] | None = None
+    test: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.objective is None) != (self.comparison is None):
+            raise ValueError(f"figure {self.name}: an objective needs a comparison and back")
+
+    @property
+    def meets_objective(self) -> bool | None:
+        if self.objective is None:
+            return None
+        if self.comparison == "<=":
+            return self.value <= self.objective
+        return self.value >= self.objective
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """What was sent and what came back, or any other observation a verdict rests on."""
+
+    label: str
+    data: Any
+    test: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    nodeid: str
+    requirements: tuple[str, ...]
+    outcome: Outcome
+    duration_s: float
+    message: str | None = None
+    evidence: tuple[EvidenceItem, ...] = ()
+    figures: tuple[Figure, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.requirements:
+            raise ValueError(f"{self.nodeid}: a test result must name a requirement")
+
+
+@dataclass(frozen=True, slots=True)
+class TestSummary:
+    """A test as listed under a requirement."""
+
+    nodeid: str
+    outcome: Outcome
+    duration_s: float
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverInfo:
+    reason: str
+    expires: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementResult:
+    id: str
+    title: str
+    suite: str
+    verdict: Verdict
+    tests: tuple[TestSummary, ...] = ()
+    evidence: tuple[EvidenceItem, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    waiver: WaiverInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StackInfo:
+    label: str
+    ready_after_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    id: str
+    started: str
+    finished: str
+    duration_s: float
+    backend: str
+    backend_reason: str
+    profile: str
+    profile_path: str
+    environment: str
+    stackproof_version: str
+    python: str
+    exit_status: int
+    interrupted: bool = False
+    mutant: str | None = None
+    stacks: tuple[StackInfo, ...] = ()
+    redacted_secrets: tuple[str, ...] = field(default=())
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    run: RunInfo
+    requirements: tuple[RequirementResult, ...]
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(VERDICTS, 0)
+        for requirement in self.requirements:
+            counts[requirement.verdict] += 1
+        return counts
+
+    def with_verdict(self, *verdicts: Verdict) -> list[str]:
+        return [r.id for r in self.requirements if r.verdict in verdicts]
+
+    def to_json_data(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "run": asdict(self.run),
+            "summary": self.summary(),
+            "requirements": [asdict(r) for r in self.requirements],
+        }

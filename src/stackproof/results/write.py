@@ -1,0 +1,92 @@
+"""Write a run's reports: results.json, junit.xml, report.html, and the `latest` link.
+
+Every file is scanned for the run's secrets before it is written; a secret found is replaced
+and the run records which one (by label), so a leak shows without repeating it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from stackproof.results.charts import figure_bars
+from stackproof.results.junit import junit_xml
+from stackproof.results.model import Results, TestResult
+from stackproof.run import SecretRegistry
+
+RESULTS_FILE = "results.json"
+JUNIT_FILE = "junit.xml"
+HTML_FILE = "report.html"
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("stackproof.results", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def headline(results: Results) -> str:
+    counts = results.summary()
+    covered = len(results.requirements) - counts["not_covered"]
+    broken = counts["fail"] + counts["error"]
+    scope = f"{covered} of {len(results.requirements)} requirements covered"
+    if broken:
+        return f"FAIL — {counts['fail']} failed, {counts['error']} errored ({scope})"
+    if counts["pass"] == 0:
+        return f"NOTHING PROVEN — no requirement passed ({scope})"
+    return f"PASS — every covered requirement holds ({scope})"
+
+
+def render_html(results: Results) -> str:
+    figures = [(r, f) for r in results.requirements for f in r.figures]
+    return _templates.get_template("report.html.j2").render(
+        run=results.run,
+        headline=headline(results),
+        summary=results.summary(),
+        requirements=results.requirements,
+        failed=[r for r in results.requirements if r.verdict in ("fail", "error", "waived")],
+        figures=figures,
+        chart=figure_bars([f for _, f in figures]),
+    )
+
+
+def _render_all(results: Results, tests: Sequence[TestResult]) -> dict[str, str]:
+    return {
+        RESULTS_FILE: json.dumps(results.to_json_data(), indent=2, default=str) + "\n",
+        JUNIT_FILE: junit_xml(tests),
+        HTML_FILE: render_html(results),
+    }
+
+
+def write_reports(
+    results: Results,
+    tests: Sequence[TestResult],
+    run_dir: Path,
+    secrets: SecretRegistry,
+) -> Results:
+    """Write the three reports into `run_dir`; return the results as written."""
+    found: set[str] = set()
+    for text in _render_all(results, tests).values():
+        found.update(secrets.scrub(text)[1])
+    if found:
+        run = dataclasses.replace(results.run, redacted_secrets=tuple(sorted(found)))
+        results = dataclasses.replace(results, run=run)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in _render_all(results, tests).items():
+        (run_dir / name).write_text(secrets.scrub(text)[0], "utf-8")
+    point_latest(run_dir)
+    return results
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make `<reports>/latest` a relative symlink to this run, replaced atomically."""
+    link = run_dir.parent / "latest"
+    staging = run_dir.parent / f".latest-{os.getpid()}"
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(run_dir.name)
+    staging.replace(link)

@@ -1,0 +1,1 @@
+"""The auth service: links Discord users to AniList accounts (OAuth)."""

@@ -1,0 +1,1 @@
+"""The bot: a Discord interactions endpoint (HTTP), no gateway connection."""

@@ -1,0 +1,1 @@
+"""What the reference services share: settings, logging, request IDs, health, migrations."""

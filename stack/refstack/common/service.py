@@ -1,0 +1,47 @@
+"""Builds a reference service: settings, logging, health routes, error answers, request IDs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from refstack.common import logs
+from refstack.common.errors import http_error, unexpected_error
+from refstack.common.health import Dependency, health_routes, postgres_dependency, redis_dependency
+from refstack.common.requestid import RequestIdMiddleware
+from refstack.common.settings import CommonSettings
+
+HEALTH_PATHS = ("/healthz", "/readyz")
+
+
+def create_service(name: str, schema: str, migrations: Path, routes: list[BaseRoute]) -> ASGIApp:
+    settings = CommonSettings.from_env(name)
+    logs.configure(name, settings.log_level)
+    cache = (
+        aioredis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+        if settings.redis_url
+        else None
+    )
+    dependencies: list[Dependency] = [postgres_dependency(settings.database_url, schema, migrations)]
+    if cache is not None:
+        dependencies.append(redis_dependency(cache))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if cache is not None:
+            await cache.aclose()
+
+    app = Starlette(
+        routes=[*health_routes(dependencies, settings.readiness_timeout_s), *routes],
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+        lifespan=lifespan,
+    )
+    return RequestIdMiddleware(app, quiet_paths=HEALTH_PATHS)
