@@ -27,5 +27,9 @@ class ReadinessTimeoutError(ServiceStartError):
     """A readiness wait reached its deadline."""
 
 
+class WaitCancelledError(ServiceStartError):
+    """A readiness wait was ended from outside (another wait failed, or Ctrl-C)."""
+
+
 class MutantError(StackproofError):
     """A mutant cannot be applied to the stack it names."""

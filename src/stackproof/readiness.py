@@ -7,6 +7,7 @@ of the service concerned, so the error alone tells the user where to look.
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Protocol
 
 import httpx
 
-from stackproof.errors import ReadinessTimeoutError, ServiceStartError
+from stackproof.errors import ReadinessTimeoutError, ServiceStartError, WaitCancelledError
 
 DEFAULT_INTERVAL_S = 0.05
 
@@ -61,7 +62,7 @@ class HttpStatus:
 
     url: str
     statuses: frozenset[int] = frozenset({200})
-    verify: bool | str = True
+    verify: bool | ssl.SSLContext = True
     timeout_s: float = 1.0
 
     @property
@@ -179,4 +180,4 @@ def wait_for(
             raise error
         # The poll interval of a deadline-bounded wait; an Event so a shutdown can cut it short.
         if pause.wait(min(interval_s, deadline.remaining())):
-            raise ServiceStartError(f"{what}: wait cancelled")
+            raise WaitCancelledError(f"{what}: wait cancelled")

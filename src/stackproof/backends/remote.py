@@ -6,6 +6,7 @@ run; the report says which checks were skipped for that reason.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -32,6 +33,20 @@ def _endpoint(url: str) -> Endpoint:
         raise ProfileError(f"{url!r} has no host")
     default = 443 if parts.scheme == "https" else 80
     return Endpoint(parts.hostname, parts.port or default)
+
+
+def _answering_address(endpoint: Endpoint) -> str:
+    """The first resolved address of `endpoint` that accepts a connection (else its name)."""
+    try:
+        candidates = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return endpoint.host
+    for family, kind, protocol, _, address in candidates:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.settimeout(2.0)
+            if probe.connect_ex(address) == 0:
+                return str(address[0])
+    return endpoint.host
 
 
 class RemoteService(ServiceControl):
@@ -68,6 +83,13 @@ class RemoteStack(Stack):
     def public(self) -> PublicFront:
         return self._front
 
+    def pin_addresses(self) -> None:
+        """Connect to the address that answered, so every check (and sslyze) meets one host."""
+        front = self._front
+        https = Endpoint(_answering_address(front.https), front.https.port)
+        http = front.http and Endpoint(_answering_address(front.http), front.http.port)
+        self._front = PublicFront(front.host, https, http, front.ca_bundle)
+
     def service(self, name: str) -> RemoteService:
         spec = self.profile.services[name]
         return RemoteService(name, spec.kind, spec.remote.url if spec.remote else None)
@@ -100,4 +122,5 @@ class RemoteBackend(Backend):
                 f"the remote stack at {https.address} is unreachable ({error}). "
                 "Check public.remote.https_url, DNS, and that the host is up"
             ) from None
+        stack.pin_addresses()
         yield stack

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 import httpx
 
 from stackproof.backends.base import CapabilityMissingError, Stack
+from stackproof.checks.http import trust
 from stackproof.errors import ServiceStartError
 from stackproof.readiness import HttpStatus, wait_for
 
@@ -20,7 +22,7 @@ class HealthEndpoint:
     service: str
     kind: HealthKind
     url: str
-    verify: bool | str
+    verify: bool | ssl.SSLContext
 
     def get(self, timeout_s: float) -> tuple[httpx.Response | None, float, str | None]:
         """(response or None, seconds taken, error) — a timeout is an answer too."""
@@ -56,8 +58,7 @@ def health_endpoint(stack: Stack, service: str, kind: HealthKind) -> HealthEndpo
         if health.public_prefix is None:
             raise
     front = stack.public
-    verify: bool | str = str(front.ca_bundle) if front.ca_bundle else True
-    return HealthEndpoint(service, kind, front.https_url(health.public_prefix.rstrip("/") + path), verify)
+    return HealthEndpoint(service, kind, front.https_url(health.public_prefix.rstrip("/") + path), trust(front))
 
 
 def dependants(stack: Stack, dependency: str) -> list[str]:

@@ -20,8 +20,8 @@ BODY_EXCERPT = 400
 
 
 def trust(front: PublicFront) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(front.ca_bundle) if front.ca_bundle else None)
-    return context
+    """Verify as a browser would, against the run's CA (or the system store)."""
+    return ssl.create_default_context(cafile=str(front.ca_bundle) if front.ca_bundle else None)
 
 
 def exchange_record(response: httpx.Response) -> dict[str, Any]:

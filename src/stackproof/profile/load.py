@@ -62,7 +62,7 @@ def validate_profile(data: Mapping[str, Any], source: Path) -> Profile:
         profile = Profile.model_validate(resolved)
     except ValidationError as error:
         raise ProfileError(_describe(error, source)) from None
-    if not profile.stack.root.is_dir():
+    if profile.stack.root is not None and not profile.stack.root.is_dir():
         raise ProfileError(f"{source}: stack.root: {profile.stack.root} is not a directory")
     profile._source = source
     return profile

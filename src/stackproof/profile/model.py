@@ -175,7 +175,10 @@ class PublicSettings(Strict):
 
 
 class StackSettings(Strict):
-    root: Path = Field(description="the stack's source tree, relative to the profile file")
+    root: Path | None = Field(
+        default=None,
+        description="the stack's source tree, relative to the profile file (local backends)",
+    )
     public_host: str = "localhost"
     certificate_days: float = Field(
         default=90, gt=0, description="validity of the certificate a local run issues"
@@ -260,6 +263,10 @@ class Profile(Strict):
     public: PublicSettings = PublicSettings()
     services: dict[str, Service] = Field(min_length=1)
     probes: dict[str, Probe] = Field(default_factory=dict)
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="names of secrets generated for each run, used as {{ secret.<name> }}",
+    )
     policy: Policy = Policy()
     waivers: list[Waiver] = Field(default_factory=list)
 
@@ -291,6 +298,9 @@ class Profile(Strict):
                     f"public: service {self.public.service!r} has no port {port!r} "
                     f"(it has {', '.join(front.ports)})"
                 )
+        for secret in self.secrets:
+            if not re.match(NAME_PATTERN, secret):
+                raise ValueError(f"secrets: {secret!r} must match {NAME_PATTERN}")
         for probe_name, probe in self.probes.items():
             if probe.service is not None and probe.service not in self.services:
                 raise ValueError(f"probes.{probe_name}.service: no service named {probe.service!r}")

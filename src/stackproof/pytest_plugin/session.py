@@ -17,7 +17,7 @@ from typing import Any
 from stackproof import __version__
 from stackproof.backends import Stack, select_backend
 from stackproof.catalog import catalog
-from stackproof.errors import StackproofError
+from stackproof.errors import MutantError, StackproofError
 from stackproof.mutants import Mutant, load_mutant, materialize
 from stackproof.profile import Profile, load_profile
 from stackproof.results.model import Results, RunInfo, StackInfo, TestResult
@@ -51,10 +51,14 @@ class RunSession:
         self._clock = time.monotonic()
         self._cleanup = ExitStack()
         self.mutant: Mutant | None = None
-        self.profile = self._load_profile()
-        requested = options.backend or self.profile.backend
-        self.backend, self.backend_reason = select_backend(requested)
-        self.backend.check(self.profile)
+        try:
+            self.profile = self._load_profile()
+            requested = options.backend or self.profile.backend
+            self.backend, self.backend_reason = select_backend(requested)
+            self.backend.check(self.profile)
+        except BaseException:
+            self._cleanup.close()  # the mutant's copy of the stack, if one was made
+            raise
         run_id = options.run_id or new_run_id()
         self.run = RunContext(run_id, options.reports_dir / run_id)
         self.stacks: list[StackInfo] = []
@@ -72,7 +76,10 @@ class RunSession:
         return load_profile(self.options.profile_path, *overlays)
 
     def _base_root(self) -> Path:
-        return load_profile(self.options.profile_path).stack.root
+        root = load_profile(self.options.profile_path).stack.root
+        if root is None:
+            raise MutantError(f"{self.options.profile_path}: mutants need a profile with stack.root")
+        return root
 
     # --- stacks ---
 

@@ -9,7 +9,7 @@ Schema `stackproof.results/1` (documented in the README):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 SCHEMA = "stackproof.results/1"
 
@@ -53,6 +53,8 @@ class EvidenceItem:
 
 @dataclass(frozen=True, slots=True)
 class TestResult:
+    __test__: ClassVar[bool] = False  # a result, not a test class for pytest to collect
+
     nodeid: str
     requirements: tuple[str, ...]
     outcome: Outcome
@@ -69,6 +71,8 @@ class TestResult:
 @dataclass(frozen=True, slots=True)
 class TestSummary:
     """A test as listed under a requirement."""
+
+    __test__: ClassVar[bool] = False
 
     nodeid: str
     outcome: Outcome

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stackproof import binaries
 from stackproof.backends.base import Backend, Endpoint, PublicFront
 from stackproof.backends.process.service import service_placeholders, shared_placeholders
 from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack
 from stackproof.errors import ProfileError
+from stackproof.procs import is_root
 from stackproof.profile import Profile
 from stackproof.profile.template import TemplateError, render
 from stackproof.run import RunContext
@@ -17,7 +19,7 @@ from stackproof.run import RunContext
 __all__ = ["ProcessBackend", "ProcessStack"]
 
 
-def _strings_to_render(profile: Profile, name: str) -> Iterator[tuple[str, str]]:
+def _strings_to_render(profile: Profile, root: Path, name: str) -> Iterator[tuple[str, str]]:
     """(key, text) of every templated string a service's process settings hold."""
     settings = profile.services[name].process
     for index, part in enumerate(settings.command or []):
@@ -29,18 +31,24 @@ def _strings_to_render(profile: Profile, name: str) -> Iterator[tuple[str, str]]
             yield f"process.setup[{step_index}][{index}]", part
     yield "process.cwd", settings.cwd
     if settings.config is not None:
-        template = profile.stack.root / settings.config
+        template = root / settings.config
         if not template.is_file():
             raise ProfileError(f"services.{name}.process.config: {template} does not exist")
         yield "process.config", template.read_text("utf-8")
 
 
-def check_placeholders(profile: Profile) -> None:
+def check_placeholders(profile: Profile, root: Path) -> None:
     """Render every templated string against a stand-in context, so typos stop the run early."""
     stand_in = Endpoint("127.0.0.1", 443)
     front = PublicFront(profile.stack.public_host, stand_in, stand_in, None)
     tls = {"cert": Path("cert"), "key": Path("key"), "ca": Path("ca")}
-    shared = shared_placeholders(run_id="check", front=front, tls=tls, discord_public_key="00")
+    shared = shared_placeholders(
+        run_id="check",
+        front=front,
+        tls=tls,
+        discord_public_key="00",
+        secrets=dict.fromkeys(profile.secrets, "x"),
+    )
     for name, spec in profile.services.items():
         links = {
             target: dict.fromkeys(SERVICE_KINDS[profile.services[target].kind].LINK_FACTS, "x")
@@ -51,21 +59,35 @@ def check_placeholders(profile: Profile) -> None:
             ports=dict.fromkeys(spec.ports, 1),
             state_dir=Path("state"),
             logs_dir=Path("logs"),
-            root=profile.stack.root,
+            root=root,
             shared=shared,
             links=links,
         )
-        for key, text in _strings_to_render(profile, name):
+        for key, text in _strings_to_render(profile, root, name):
             try:
                 render(text, placeholders)
             except TemplateError as error:
                 raise ProfileError(f"services.{name}.{key}: {error}") from None
 
 
+def locate_binaries(profile: Profile) -> None:
+    """Find every server binary now, so a missing one stops the run before anything starts."""
+    for spec in profile.services.values():
+        named = spec.process.binary
+        if spec.kind == "postgres" and spec.database is not None:
+            binaries.postgres_bin_dir(spec.database.version, named, for_other_user=is_root())
+        elif spec.kind == "redis":
+            binaries.redis_server(named)
+        elif spec.kind == "nginx":
+            binaries.nginx(named)
+
+
 class ProcessBackend(Backend):
     name = "process"
 
     def check(self, profile: Profile) -> None:
+        if profile.stack.root is None:
+            raise ProfileError("stack.root: the process backend needs the stack's source tree")
         for name, spec in profile.services.items():
             if spec.kind == "app" and not spec.process.command:
                 raise ProfileError(
@@ -76,7 +98,8 @@ class ProcessBackend(Backend):
                 raise ProfileError(
                     f"services.{name}.process.config: an nginx service needs a config template"
                 )
-        check_placeholders(profile)
+        check_placeholders(profile, profile.stack.root)
+        locate_binaries(profile)
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ProcessStack]:

@@ -27,6 +27,7 @@ def shared_placeholders(
     front: PublicFront,
     tls: Mapping[str, Path],
     discord_public_key: str,
+    secrets: Mapping[str, str],
 ) -> dict[str, Any]:
     """Placeholders every service of a stack sees."""
     assert front.http is not None  # the process backend always runs plain HTTP beside HTTPS
@@ -41,6 +42,7 @@ def shared_placeholders(
         },
         "tls": {name: str(path) for name, path in tls.items()},
         "discord": {"public_key": discord_public_key},
+        "secret": dict(secrets),
     }
 
 
@@ -85,7 +87,9 @@ class ServiceContext:
 
     @property
     def stack_root(self) -> Path:
-        return self.profile.stack.root
+        root = self.profile.stack.root
+        assert root is not None  # ProcessBackend.check demands it
+        return root
 
     @property
     def log_path(self) -> Path:

@@ -37,6 +37,7 @@ from stackproof.backends.process.service import (
     ServiceContext,
     shared_placeholders,
 )
+from stackproof.errors import WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.procs import ManagedProcess, is_root, run_commands, tail
 from stackproof.profile import Profile
@@ -239,6 +240,7 @@ class ProcessStack(Stack):
             front=self._front,
             tls={"cert": certificate.cert_path, "key": certificate.key_path, "ca": ca.ca_path},
             discord_public_key=self.discord.public_key_hex,
+            secrets={n: self.run.secrets.generate(f"secret.{n}") for n in self.profile.secrets},
         )
 
     def _resolve_links(self, name: str) -> None:
@@ -300,12 +302,18 @@ class ProcessStack(Stack):
         if len(names) == 1:
             wait(names[0])
             return
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        pool = ThreadPoolExecutor(max_workers=len(names))
+        try:
             futures = [pool.submit(wait, name) for name in names]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        genuine = [e for e in errors if "wait cancelled" not in str(e)]
-        if genuine or errors:
-            raise (genuine or errors)[0]  # type: ignore[misc]
+            errors = [error for error in (f.exception() for f in futures) if error is not None]
+        except BaseException:  # Ctrl-C while waiting: end the other waits now, not at their deadlines
+            cancel.set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        if errors:  # report the failure that cancelled the others, not a cancellation
+            genuine = [e for e in errors if not isinstance(e, WaitCancelledError)]
+            raise (genuine or errors)[0]
 
     # --- tearing down ---
 

@@ -1,0 +1,103 @@
+"""`stackproof check` validates a profile; `stackproof up` runs its stack until Ctrl-C.
+
+The conformance run itself is `nox -s conformance` (pytest with the stackproof plugin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stackproof.backends import Stack, select_backend
+from stackproof.errors import StackproofError
+from stackproof.profile import load_profile
+from stackproof.run import RunContext, new_run_id
+from stackproof.signals import treat_termination_as_interrupt
+
+DEFAULT_PROFILE = Path("profiles/reference.toml")
+
+
+def endpoints(stack: Stack) -> dict[str, Any]:
+    """What a client of the running stack needs: the front, its trust anchor, the services."""
+    front = stack.public
+    services = {}
+    for service in stack.services():
+        endpoint = service.endpoint()
+        services[service.name] = {
+            "kind": service.kind,
+            "address": endpoint.address,
+            "url": endpoint.url() if service.kind == "app" else None,
+        }
+    return {
+        "host": front.host,
+        "https_url": front.https_url("/").rstrip("/"),
+        "https_address": front.https.address,
+        "http_url": (front.http_url("/") or "").rstrip("/") or None,
+        "ca_bundle": str(front.ca_bundle) if front.ca_bundle else None,
+        "services": services,
+        "run_id": stack.run.run_id,
+        "logs": str(stack.run.run_dir / "logs"),
+    }
+
+
+def _check(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    backend, reason = select_backend(args.backend or profile.backend)
+    backend.check(profile)
+    print(f"{args.profile}: valid; {len(profile.services)} services; backend {reason}")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    treat_termination_as_interrupt()
+    profile = load_profile(args.profile)
+    backend, reason = select_backend(args.backend or profile.backend)
+    backend.check(profile)
+    run_id = args.run_id or new_run_id()
+    run = RunContext(run_id, args.reports_dir / run_id)
+    print(f"bringing up {profile.name} ({reason})", file=sys.stderr)
+    with backend.up(profile, run, "main") as stack:
+        document = json.dumps(endpoints(stack), indent=2)
+        if args.endpoints_file:
+            args.endpoints_file.write_text(document + "\n", "utf-8")
+        print(document, flush=True)
+        print("the stack is up; Ctrl-C stops it and removes what it made", file=sys.stderr)
+        try:
+            threading.Event().wait()  # until Ctrl-C or SIGTERM
+        except KeyboardInterrupt:
+            print("stopping", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stackproof", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, summary in (("check", "validate a profile"), ("up", "run a stack until Ctrl-C")):
+        command = commands.add_parser(name, help=summary)
+        command.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+        command.add_argument("--backend", choices=["auto", "process", "remote"])
+    up = commands.choices["up"]
+    up.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    up.add_argument("--run-id")
+    up.add_argument("--endpoints-file", type=Path, help="also write the endpoints JSON here")
+    args = parser.parse_args(argv)
+    try:
+        return {"check": _check, "up": _up}[args.command](args)
+    except StackproofError as error:
+        print(f"stackproof: {error}", file=sys.stderr)
+        for note in getattr(error, "__notes__", []):
+            print(note, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

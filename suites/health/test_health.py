@@ -1,0 +1,266 @@
+"""Liveness and readiness that tell the truth (R-HLT-1, 2, 3, 6)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from stackproof.backends import Capability, Stack
+from stackproof.checks.answers import health_paths
+from stackproof.checks.evidence import Evidence
+from stackproof.checks.health import dependants, hard_dependencies, health_endpoint
+from stackproof.checks.http import FrontClient
+from stackproof.checks.needs import require
+from stackproof.checks.problems import Problems
+from stackproof.profile import Profile
+from stackproof.run import SecretRegistry
+
+LEAK_PATTERNS = {
+    "stack trace": re.compile(
+        r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|\n\s+at \S+\("
+    ),
+    "connection string": re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/@]*:[^\s/@]*@", re.IGNORECASE),
+    "exception text": re.compile(r"\b\w+(Error|Exception):", re.IGNORECASE),
+}
+
+
+def _services_with(profile: Profile, kind: str) -> list[str]:
+    return [n for n, s in profile.services.items() if getattr(s.health, kind)]
+
+
+@pytest.mark.requirement("R-HLT-1")
+def test_liveness_answers_200_promptly(stack: Stack, profile: Profile, evidence: Evidence) -> None:
+    budget = profile.policy.health.liveness_within_s
+    problems = Problems("liveness")
+    services = _services_with(profile, "liveness")
+    if not services:
+        pytest.skip("the profile names no liveness endpoint")
+    for name in services:
+        endpoint = health_endpoint(stack, name, "liveness")
+        response, took, error = endpoint.get(timeout_s=budget)
+        evidence.figure(f"{name}_liveness_s", took, "s", objective=budget, comparison="<=")
+        if response is None:
+            problems.add(name, f"{endpoint.url}: no answer within {budget:g} s ({error})")
+        elif response.status_code != 200:
+            problems.add(name, f"{endpoint.url}: {response.status_code}, expected 200")
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-HLT-1")
+def test_liveness_ignores_every_dependency(
+    own_stack: Stack, profile: Profile, evidence: Evidence
+) -> None:
+    """Given every dependency of the health-checked services down, liveness still answers 200."""
+    require(own_stack, Capability.CONTROL)
+    budget = profile.policy.health.liveness_within_s
+    services = _services_with(profile, "liveness")
+    dependencies = sorted({d for n in services for d in profile.services[n].links} - set(services))
+    for dependency in dependencies:
+        own_stack.service(dependency).stop()
+    evidence.add("stopped", dependencies)
+    problems = Problems(f"liveness with {', '.join(dependencies) or 'nothing'} down")
+    for name in services:
+        endpoint = health_endpoint(own_stack, name, "liveness")
+        response, took, error = endpoint.get(timeout_s=budget)
+        evidence.figure(
+            f"{name}_liveness_deps_down_s", took, "s", objective=budget, comparison="<="
+        )
+        if response is None or response.status_code != 200:
+            seen = error if response is None else response.status_code
+            problems.add(name, f"{endpoint.url}: {seen}, expected 200 within {budget:g} s")
+    problems.raise_if_any()
+
+
+@pytest.mark.requirement("R-HLT-2")
+def test_readiness_answers_200_when_dependencies_answer(
+    stack: Stack, profile: Profile, evidence: Evidence
+) -> None:
+    problems = Problems("readiness with every dependency up")
+    services = _services_with(profile, "readiness")
+    if not services:
+        pytest.skip("the profile names no readiness endpoint")
+    for name in services:
+        endpoint = health_endpoint(stack, name, "readiness")
+        response, _, error = endpoint.get(timeout_s=5.0)
+        evidence.add(f"{name} readiness", None if response is None else response.text[:300])
+        seen = error if response is None else response.status_code
+        problems.expect(
+            response is not None and response.status_code == 200,
+            name,
+            f"{endpoint.url}: {seen}, expected 200",
+        )
+    problems.raise_if_any()
+
+
+def _readiness_body_problems(
+    body: str, dependency: str, kind: str, secrets: SecretRegistry
+) -> list[str]:
+    found = []
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return [f"the body is not JSON: {body[:120]!r}"]
+    text = json.dumps(document).lower()
+    if dependency.lower() not in text and kind.lower() not in text:
+        found.append(f"the body does not name the failing check ({dependency}): {body[:200]}")
+    for what, pattern in LEAK_PATTERNS.items():
+        if pattern.search(body):
+            found.append(f"the body carries a {what}")
+    if leaked := secrets.scrub(body)[1]:
+        found.append(f"the body carries secrets of the stack: {', '.join(leaked)}")
+    return found
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-HLT-2")
+def test_readiness_answers_503_naming_a_failed_hard_dependency(
+    own_stack: Stack, profile: Profile, evidence: Evidence
+) -> None:
+    require(own_stack, Capability.CONTROL)
+    policy = profile.policy.health
+    problems = Problems("readiness with a hard dependency down")
+    for dependency in hard_dependencies(own_stack):
+        kind = profile.services[dependency].kind
+        own_stack.service(dependency).stop()
+        for name in dependants(own_stack, dependency):
+            endpoint = health_endpoint(own_stack, name, "readiness")
+            if (
+                endpoint.await_status(
+                    {500, 502, 503, 504}, policy.detect_within_s * 2, policy.poll_interval_s
+                )
+                is None
+            ):
+                problems.add(name, f"readiness kept answering 200 with {dependency} down")
+                continue
+            response, _, error = endpoint.get(timeout_s=5.0)
+            if response is None:
+                problems.add(name, f"no answer: {error}")
+                continue
+            evidence.add(
+                f"{name} readiness with {dependency} down",
+                {
+                    "status": response.status_code,
+                    "headers": dict(response.headers),
+                    "body": response.text[:500],
+                },
+            )
+            problems.expect(
+                response.status_code == 503, name, f"status {response.status_code}, expected 503"
+            )
+            problems.expect("retry-after" in response.headers, name, "no Retry-After header")
+            for problem in _readiness_body_problems(
+                response.text, dependency, kind, own_stack.run.secrets
+            ):
+                problems.add(name, problem)
+        own_stack.service(dependency).start()
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-HLT-3")
+def test_readiness_follows_a_hard_dependency_down_and_back(
+    own_stack: Stack, profile: Profile, evidence: Evidence
+) -> None:
+    """Stop each hard dependency: readiness turns 503 in time; start it: 200 again in time, no restart."""
+    require(own_stack, Capability.CONTROL)
+    policy = profile.policy.health
+    problems = Problems("readiness following its dependencies")
+    for dependency in hard_dependencies(own_stack):
+        watched = dependants(own_stack, dependency)
+        endpoints = {name: health_endpoint(own_stack, name, "readiness") for name in watched}
+        pids = {name: own_stack.service(name).pid for name in watched}
+        own_stack.service(dependency).stop()
+        for name, endpoint in endpoints.items():
+            took = endpoint.await_status({503}, policy.detect_within_s, policy.poll_interval_s)
+            if took is None:
+                problems.add(
+                    name, f"still not 503 {policy.detect_within_s:g} s after {dependency} stopped"
+                )
+            else:
+                evidence.figure(
+                    f"{name}_detects_{dependency}_down_s",
+                    took,
+                    "s",
+                    objective=policy.detect_within_s,
+                    comparison="<=",
+                )
+        own_stack.service(dependency).start()  # returns once the dependency itself is ready
+        for name, endpoint in endpoints.items():
+            took = endpoint.await_status({200}, policy.recover_within_s, policy.poll_interval_s)
+            if took is None:
+                problems.add(
+                    name,
+                    f"not 200 again {policy.recover_within_s:g} s after {dependency} recovered",
+                )
+            else:
+                evidence.figure(
+                    f"{name}_recovers_from_{dependency}_s",
+                    took,
+                    "s",
+                    objective=policy.recover_within_s,
+                    comparison="<=",
+                )
+            if own_stack.service(name).pid != pids[name]:
+                problems.add(
+                    name,
+                    f"was restarted (pid {pids[name]} → {own_stack.service(name).pid}); readiness must recover in place",
+                )
+    if not hard_dependencies(own_stack):
+        pytest.skip("no service names a hard dependency")
+    problems.raise_if_any()
+
+
+@pytest.mark.requirement("R-HLT-6")
+def test_health_needs_no_credentials_and_is_not_rate_limited(
+    front: FrontClient, stack: Stack, profile: Profile, evidence: Evidence
+) -> None:
+    paths = health_paths(profile)
+    if not paths:
+        pytest.skip("the front exposes no health endpoint")
+    limit = profile.policy.limits.rate_limit_requests
+    problems = Problems("health endpoints through the front")
+    statuses: dict[str, list[int]] = {}
+    for _ in range(limit + 5):
+        for service, kind, path in paths:
+            statuses.setdefault(path, []).append(front.https("GET", path).status_code)
+    for path, seen in statuses.items():
+        refused = sorted({s for s in seen if s in (401, 403, 407)})
+        limited = seen.count(429)
+        problems.expect(not refused, path, f"asked for credentials ({refused})")
+        problems.expect(not limited, path, f"{limited} of {len(seen)} requests got 429")
+    evidence.add("statuses per health path", {p: sorted(set(s)) for p, s in statuses.items()})
+    problems.raise_if_any()
+
+
+@pytest.mark.requirement("R-HLT-6")
+def test_health_requests_are_not_logged_at_info(
+    stack: Stack, front: FrontClient, profile: Profile, evidence: Evidence
+) -> None:
+    require(stack, Capability.LOGS)
+    paths = health_paths(profile)
+    for _, _, path in paths:
+        front.https("GET", path)
+    for name in _services_with(profile, "liveness") + _services_with(profile, "readiness"):
+        endpoint = health_endpoint(
+            stack, name, "readiness" if profile.services[name].health.readiness else "liveness"
+        )
+        endpoint.get(timeout_s=5.0)
+    own_paths = {
+        p for s in profile.services.values() for p in (s.health.liveness, s.health.readiness) if p
+    }
+    pattern = re.compile(
+        "|".join(
+            rf"(?<![\w/]){re.escape(p)}(?![\w/])"
+            for p in sorted(own_paths | {p for _, _, p in paths})
+        )
+    )
+    problems = Problems("health requests in logs")
+    for name in profile.services:
+        for line in stack.logs(name).splitlines():
+            if pattern.search(line) and "DEBUG" not in line:
+                problems.add(name, line.strip()[:200])
+    evidence.add("log lines naming health paths", problems.found)
+    problems.raise_if_any()

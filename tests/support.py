@@ -1,0 +1,59 @@
+"""Running the conformance suites the way a user does, from the project's own tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ROOT / "suites"
+REFERENCE = ROOT / "profiles" / "reference.toml"
+NOTES_EXAMPLE = ROOT / "profiles" / "examples" / "notes" / "profile.toml"
+RUN_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    exit_code: int
+    output: str
+    run_dir: Path
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return json.loads((self.run_dir / "results.json").read_text("utf-8"))
+
+    def verdicts(self) -> dict[str, str]:
+        return {r["id"]: r["verdict"] for r in self.results["requirements"]}
+
+    def covered(self) -> dict[str, str]:
+        return {i: v for i, v in self.verdicts().items() if v != "not_covered"}
+
+
+def suites_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES), *args]
+
+
+def run_suites(reports: Path, *args: str, run_id: str = "run") -> SuiteRun:
+    done = subprocess.run(
+        suites_command(f"--reports-dir={reports}", f"--run-id={run_id}", *args),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    return SuiteRun(done.returncode, done.stdout + done.stderr, reports / run_id)
+
+
+def reference_variant(folder: Path, replacements: dict[str, str]) -> Path:
+    """The reference profile with text replaced (each must occur), written into `folder`."""
+    text = REFERENCE.read_text("utf-8").replace('root = "../stack"', f'root = "{ROOT / "stack"}"')
+    for old, new in replacements.items():
+        assert old in text, f"{old!r} is not in the reference profile"
+        text = text.replace(old, new)
+    path = folder / "variant.toml"
+    path.write_text(text, "utf-8")
+    return path

@@ -1,0 +1,116 @@
+"""Nothing the run made outlives it: not after a normal end, not after Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import REFERENCE, run_suites, suites_command
+
+from stackproof.procs import run_processes
+from stackproof.readiness import Check, wait_for
+from stackproof.run import read_manifest
+
+pytestmark = pytest.mark.stack
+
+Records = list[dict[str, Any]]
+
+
+class ManifestShows:
+    def __init__(self, path: Path, moment: Callable[[Records], bool], description: str) -> None:
+        self.path = path
+        self.moment = moment
+        self.description = description
+
+    def check(self) -> Check:
+        records = read_manifest(self.path)
+        return Check(self.moment(records), f"{len(records)} records")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def assert_nothing_left(run_id: str, records: Records) -> None:
+    __tracebackhide__ = True
+    assert records, "the run recorded nothing it made"
+    # Every child carries the run ID in its environment, grandchildren (workers) included.
+    assert run_processes(run_id) == [], "processes of the run are still alive"
+    assert any(r["kind"] == "process" for r in records)
+    for record in records:
+        if record["kind"] == "temp_dir":
+            assert not Path(record["path"]).exists(), record
+        if record["kind"] == "ports":
+            ports = [p for service in record["ports"].values() for p in service.values()]
+            assert [p for p in ports if _listening(p)] == [], f"still listening: {record}"
+
+
+def test_a_finished_run_leaves_nothing(tmp_path: Path) -> None:
+    run = run_suites(tmp_path, f"--profile={REFERENCE}", "--requirement=R-HLT-3", run_id="finished")
+    assert run.exit_code == 0, run.output[-3000:]
+    assert_nothing_left("finished", read_manifest(run.run_dir / "manifest.jsonl"))
+
+
+def _started_services(records: Records) -> bool:
+    return any(r["kind"] == "process" for r in records)
+
+
+def _own_stack_running(records: Records) -> bool:
+    ready = [r["stack"] for r in records if r["kind"] == "stack_ready"]
+    return "main" in ready and any(label != "main" for label in ready)
+
+
+@pytest.mark.parametrize(
+    ("moment", "signum"),
+    [
+        pytest.param(_started_services, signal.SIGINT, id="ctrl-c-while-starting"),
+        pytest.param(_own_stack_running, signal.SIGINT, id="ctrl-c-while-testing"),
+        pytest.param(_own_stack_running, signal.SIGTERM, id="sigterm-while-testing"),
+    ],
+)
+def test_an_interrupted_run_leaves_nothing(
+    tmp_path: Path, moment: Callable[[Records], bool], signum: signal.Signals
+) -> None:
+    run_id = f"interrupted-{signum.name.lower()}"
+    manifest = tmp_path / run_id / "manifest.jsonl"
+    with (tmp_path / "output.log").open("wb") as output:
+        process = subprocess.Popen(
+            suites_command(
+                f"--profile={REFERENCE}",
+                f"--reports-dir={tmp_path}",
+                f"--run-id={run_id}",
+                "-k",
+                "health",
+            ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                ManifestShows(manifest, moment, f"the moment to interrupt ({moment.__name__})"),
+                timeout_s=120,
+                what="the conformance run",
+                give_up=lambda: (
+                    None if process.poll() is None else f"exited {process.returncode} early"
+                ),
+                interval_s=0.02,
+            )
+            process.send_signal(signum)
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code != 0, "an interrupted run must not report success"
+    assert_nothing_left(run_id, read_manifest(manifest))
+    results = tmp_path / run_id / "results.json"
+    assert results.exists(), (tmp_path / "output.log").read_text()[-3000:]
+    assert json.loads(results.read_text())["run"]["interrupted"] is True

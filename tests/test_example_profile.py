@@ -1,0 +1,20 @@
+"""A stack that is not the reference stack, described only by its profile, runs the suites."""
+
+from __future__ import annotations
+
+import pytest
+from support import NOTES_EXAMPLE, run_suites
+
+pytestmark = pytest.mark.stack
+
+
+def test_the_notes_example_passes_the_suites(tmp_path: pytest.TempPathFactory) -> None:
+    run = run_suites(tmp_path, f"--profile={NOTES_EXAMPLE}", "--backend=process")  # type: ignore[arg-type]
+    assert run.exit_code == 0, run.output[-4000:]
+    covered = run.covered()
+    assert {"R-TLS-1", "R-HDR-1", "R-HLT-3"} <= set(covered)
+    assert set(covered.values()) == {"pass"}
+    results = run.results
+    assert results["run"]["profile"] == "notes-example"
+    figures = {f["name"] for r in results["requirements"] for f in r["figures"]}
+    assert "notes_detects_redis_down_s" in figures

@@ -1,0 +1,100 @@
+"""The reference stack passes every check of the suites, and the run reports it properly."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from support import REFERENCE, SuiteRun, run_suites
+
+from stackproof.catalog import catalog
+
+pytestmark = pytest.mark.stack
+
+FOUNDATION_SUITES = {"tls", "headers", "health"}
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    reports = tmp_path_factory.mktemp("reports")
+    return run_suites(reports, f"--profile={REFERENCE}", "--backend=process")
+
+
+def test_exits_zero_with_every_covered_requirement_passing(reference_run: SuiteRun) -> None:
+    covered = reference_run.covered()
+    assert reference_run.exit_code == 0, reference_run.output[-4000:]
+    assert covered, "the run covered nothing"
+    assert {i: v for i, v in covered.items() if v != "pass"} == {}
+
+
+def test_covers_every_requirement_of_the_foundation_suites(reference_run: SuiteRun) -> None:
+    expected = {
+        "R-TLS-1", "R-TLS-2", "R-TLS-3", "R-TLS-4", "R-TLS-5", "R-TLS-6", "R-TLS-7",
+        "R-HDR-1", "R-HDR-2", "R-HDR-3", "R-HDR-4", "R-HDR-5",
+        "R-HLT-1", "R-HLT-2", "R-HLT-3", "R-HLT-6",
+    }  # fmt: skip
+    assert expected <= set(reference_run.covered())
+
+
+def test_results_list_every_catalog_id_in_order(reference_run: SuiteRun) -> None:
+    results = reference_run.results
+    assert [r["id"] for r in results["requirements"]] == [r.id for r in catalog()]
+    run = results["run"]
+    for key in (
+        "id",
+        "started",
+        "finished",
+        "backend",
+        "backend_reason",
+        "profile",
+        "stackproof_version",
+    ):
+        assert run[key], key
+    assert run["backend"] == "process"
+    assert run["redacted_secrets"] == [], "a secret reached the report and had to be scrubbed"
+    for requirement in results["requirements"]:
+        assert requirement["verdict"] in ("pass", "fail", "error", "skip", "waived", "not_covered")
+        assert set(requirement) >= {"id", "title", "verdict", "tests", "evidence", "figures"}
+
+
+def test_figures_hold_against_their_objectives(reference_run: SuiteRun) -> None:
+    figures = [f for r in reference_run.results["requirements"] for f in r["figures"]]
+    names = {f["name"] for f in figures}
+    assert any(n.endswith("_detects_postgres_down_s") for n in names)
+    assert any(n.endswith("_recovers_from_postgres_s") for n in names)
+    for figure in figures:
+        if figure["objective"] is not None:
+            comparison = (
+                figure["value"] <= figure["objective"]
+                if figure["comparison"] == "<="
+                else figure["value"] >= figure["objective"]
+            )
+            assert comparison, figure
+
+
+def test_junit_html_and_latest_link(reference_run: SuiteRun) -> None:
+    junit = ET.parse(reference_run.run_dir / "junit.xml").getroot()
+    cases = junit.findall(".//testcase")
+    assert cases and all(
+        c.find("properties/property[@name='requirement']") is not None for c in cases
+    )
+    assert junit.get("failures") == "0" and junit.get("errors") == "0"
+    html = (reference_run.run_dir / "report.html").read_text("utf-8")
+    assert "PASS" in html and "R-TLS-1" in html and "<svg" in html
+    assert "<script" not in html and "http://" not in html.split("<body>")[0]
+    latest = reference_run.run_dir.parent / "latest"
+    assert latest.is_symlink() and latest.resolve() == reference_run.run_dir.resolve()
+
+
+def test_service_logs_are_kept_with_the_report(reference_run: SuiteRun) -> None:
+    logs = reference_run.run_dir / "logs"
+    assert {p.name for p in logs.glob("*.log")} >= {
+        "postgres.log",
+        "redis.log",
+        "auth.log",
+        "bot.log",
+        "nginx.access.log",
+    }
+    own_stacks = [p for p in logs.iterdir() if p.is_dir()]
+    assert own_stacks, "destructive tests keep their stacks' logs in subfolders"
