@@ -105,7 +105,7 @@ def test_a_missing_binary_names_itself_and_the_fix(tmp_path: Path) -> None:
             'config = "nginx/nginx.conf.template"': 'config = "nginx/nginx.conf.template"\nbinary = "/nonexistent/nginx"'
         },
     )
-    with pytest.raises(MissingBinaryError, match="/nonexistent/nginx .*is not executable"):
+    with pytest.raises(MissingBinaryError, match=r"/nonexistent/nginx .*is not executable"):
         ProcessBackend().check(load_profile(path))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from support import REFERENCE, SuiteRun, run_suites
@@ -76,15 +75,19 @@ def test_figures_hold_against_their_objectives(reference_run: SuiteRun) -> None:
 def test_junit_html_and_latest_link(reference_run: SuiteRun) -> None:
     junit = ET.parse(reference_run.run_dir / "junit.xml").getroot()
     cases = junit.findall(".//testcase")
-    assert cases and all(
-        c.find("properties/property[@name='requirement']") is not None for c in cases
-    )
-    assert junit.get("failures") == "0" and junit.get("errors") == "0"
+    assert cases
+    assert all(c.find("properties/property[@name='requirement']") is not None for c in cases)
+    assert junit.get("failures") == "0"
+    assert junit.get("errors") == "0"
     html = (reference_run.run_dir / "report.html").read_text("utf-8")
-    assert "PASS" in html and "R-TLS-1" in html and "<svg" in html
-    assert "<script" not in html and "http://" not in html.split("<body>")[0]
+    assert "PASS" in html
+    assert "R-TLS-1" in html
+    assert "<svg" in html
+    assert "<script" not in html
+    assert "http://" not in html.split("<body>")[0]
     latest = reference_run.run_dir.parent / "latest"
-    assert latest.is_symlink() and latest.resolve() == reference_run.run_dir.resolve()
+    assert latest.is_symlink()
+    assert latest.resolve() == reference_run.run_dir.resolve()
 
 
 def test_service_logs_are_kept_with_the_report(reference_run: SuiteRun) -> None:

@@ -120,7 +120,8 @@ def test_non_destructive_suites_pass_against_a_running_stack(
     assert set(covered.values()) <= {"pass", "skip"}
     assert covered["R-HLT-3"] == "skip"  # destructive: never on the remote backend here
     skipped = [t for r in results["requirements"] for t in r["tests"] if t["outcome"] == "skip"]
-    assert skipped and all(t["message"] for t in skipped), "every skip says why"
+    assert skipped
+    assert all(t["message"] for t in skipped), "every skip says why"
 
 
 def test_an_unreachable_target_still_writes_its_report_with_error_verdicts(tmp_path: Path) -> None:
@@ -136,7 +137,9 @@ def test_an_unreachable_target_still_writes_its_report_with_error_verdicts(tmp_p
     run = run_suites(tmp_path / "reports", f"--profile={profile}")
     assert run.exit_code != 0
     covered = run.covered()
-    assert covered and "error" in covered.values()
+    assert covered
+    assert "error" in covered.values()
     assert "pass" not in covered.values()
     assert any("unreachable" in e for e in run.results["run"]["errors"])
-    assert (run.run_dir / "report.html").exists() and (run.run_dir / "junit.xml").exists()
+    assert (run.run_dir / "report.html").exists()
+    assert (run.run_dir / "junit.xml").exists()

@@ -96,10 +96,12 @@ def test_reports_are_written_scrubbed_and_linked(tmp_path: Path) -> None:
         assert password not in text, name
     document = json.loads((run_dir / "results.json").read_text("utf-8"))
     assert document["schema"] == "stackproof.results/1"
-    assert document["summary"]["fail"] == 1 and document["summary"]["pass"] == 1
+    assert document["summary"]["fail"] == 1
+    assert document["summary"]["pass"] == 1
     junit = ET.parse(run_dir / "junit.xml").getroot()
     assert (junit.get("tests"), junit.get("failures"), junit.get("skipped")) == ("3", "1", "1")
     html = (run_dir / "report.html").read_text("utf-8")
-    assert "[secret:postgres.password]" in html and "<svg" in html
+    assert "[secret:postgres.password]" in html
+    assert "<svg" in html
     assert (tmp_path / "latest").resolve() == run_dir.resolve()
     assert headline(written).startswith("FAIL")

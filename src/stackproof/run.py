@@ -73,7 +73,9 @@ class RunContext:
         return self.run_dir / "manifest.jsonl"
 
     def logs_dir(self, stack_label: str) -> Path:
-        folder = self.run_dir / "logs" if stack_label == "main" else self.run_dir / "logs" / stack_label
+        folder = (
+            self.run_dir / "logs" if stack_label == "main" else self.run_dir / "logs" / stack_label
+        )
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -83,7 +83,9 @@ class RunCA:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._ca_cert.public_key()),  # type: ignore[arg-type]
                 critical=False,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
             .sign(self._ca_key, hashes.SHA256())  # type: ignore[arg-type]
         )
         cert_path = self.directory / f"{name}.crt"

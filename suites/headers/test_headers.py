@@ -33,7 +33,8 @@ def _check_statuses(answers: Iterable[Answer], problems: Problems) -> None:
         problems.expect(
             answer.status_ok,
             "status",
-            f"{answer.label}: got {answer.response.status_code}, the profile expects {answer.expect}",
+            f"{answer.label}: got {answer.response.status_code}, "
+            f"the profile expects {answer.expect}",
         )
 
 
@@ -153,7 +154,8 @@ def test_no_cors_grant_to_a_foreign_origin(front: FrontClient, profile: Profile)
                 credentials = response.headers.get("access-control-allow-credentials", "")
                 problems.add(
                     path,
-                    f"{kind}: Access-Control-Allow-Origin: {granted} (credentials: {credentials or 'no'})",
+                    f"{kind}: Access-Control-Allow-Origin: {granted} "
+                    f"(credentials: {credentials or 'no'})",
                 )
     problems.raise_if_any()
 

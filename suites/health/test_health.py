@@ -164,7 +164,7 @@ def test_readiness_answers_503_naming_a_failed_hard_dependency(
 def test_readiness_follows_a_hard_dependency_down_and_back(
     own_stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
-    """Stop each hard dependency: readiness turns 503 in time; start it: 200 again in time, no restart."""
+    """Stop each hard dependency: readiness turns 503 in time, then 200 in time, no restart."""
     require(own_stack, Capability.CONTROL)
     policy = profile.policy.health
     problems = Problems("readiness following its dependencies")
@@ -206,7 +206,8 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
             if own_stack.service(name).pid != pids[name]:
                 problems.add(
                     name,
-                    f"was restarted (pid {pids[name]} → {own_stack.service(name).pid}); readiness must recover in place",
+                    f"was restarted (pid {pids[name]} → {own_stack.service(name).pid}); "
+                    "readiness must recover in place",
                 )
     if not hard_dependencies(own_stack):
         pytest.skip("no service names a hard dependency")
@@ -224,7 +225,7 @@ def test_health_needs_no_credentials_and_is_not_rate_limited(
     problems = Problems("health endpoints through the front")
     statuses: dict[str, list[int]] = {}
     for _ in range(limit + 5):
-        for service, kind, path in paths:
+        for _service, _kind, path in paths:
             statuses.setdefault(path, []).append(front.https("GET", path).status_code)
     for path, seen in statuses.items():
         refused = sorted({s for s in seen if s in (401, 403, 407)})

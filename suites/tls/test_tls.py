@@ -121,7 +121,8 @@ def test_session_tickets_off_and_session_cache_on(
     problems.expect(
         resumption.session_id_resumption_result == TlsResumptionSupportEnum.FULLY_SUPPORTED,
         "cache",
-        f"the session cache does not resume sessions ({resumption.session_id_resumption_result.name})",
+        "the session cache does not resume sessions "
+        f"({resumption.session_id_resumption_result.name})",
     )
     problems.raise_if_any()
 
@@ -149,7 +150,8 @@ def test_plain_http_redirects_to_the_same_path_on_https(
             elif response.headers.get("location") != expected:
                 problems.add(
                     path,
-                    f"{method} {path}: Location {response.headers.get('location')!r}, expected {expected!r}",
+                    f"{method} {path}: Location {response.headers.get('location')!r}, "
+                    f"expected {expected!r}",
                 )
     problems.raise_if_any()
 

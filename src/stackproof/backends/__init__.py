@@ -6,7 +6,14 @@ import os
 import socket
 from pathlib import Path
 
-from stackproof.backends.base import Backend, Capability, Endpoint, PublicFront, ServiceControl, Stack
+from stackproof.backends.base import (
+    Backend,
+    Capability,
+    Endpoint,
+    PublicFront,
+    ServiceControl,
+    Stack,
+)
 from stackproof.backends.process import ProcessBackend
 from stackproof.backends.remote import RemoteBackend
 from stackproof.errors import BackendUnavailableError

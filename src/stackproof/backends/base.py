@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,7 +21,7 @@ from stackproof.profile import Profile
 from stackproof.run import RunContext
 
 
-class Capability(str, Enum):
+class Capability(StrEnum):
     CONTROL = "control"  # start/stop/kill/pause services
     LOGS = "logs"  # read service logs
     EXEC = "exec"  # run commands beside a service
@@ -117,7 +117,9 @@ class ServiceControl(ABC):
         self.stop()
         self.start()
 
-    def exec(self, argv: Sequence[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, argv: Sequence[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         raise CapabilityMissingError(f"{type(self).__name__} cannot run commands")
 
     def logs(self) -> str:

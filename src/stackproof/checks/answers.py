@@ -40,7 +40,10 @@ def health_paths(profile: Profile) -> list[tuple[str, str, str]]:
         prefix = service.health.public_prefix
         if prefix is None:
             continue
-        for kind, path in (("liveness", service.health.liveness), ("readiness", service.health.readiness)):
+        for kind, path in (
+            ("liveness", service.health.liveness),
+            ("readiness", service.health.readiness),
+        ):
             if path is not None:
                 found.append((name, kind, prefix.rstrip("/") + path))
     return found

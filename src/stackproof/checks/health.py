@@ -58,7 +58,9 @@ def health_endpoint(stack: Stack, service: str, kind: HealthKind) -> HealthEndpo
         if health.public_prefix is None:
             raise
     front = stack.public
-    return HealthEndpoint(service, kind, front.https_url(health.public_prefix.rstrip("/") + path), trust(front))
+    return HealthEndpoint(
+        service, kind, front.https_url(health.public_prefix.rstrip("/") + path), trust(front)
+    )
 
 
 def dependants(stack: Stack, dependency: str) -> list[str]:
@@ -72,5 +74,10 @@ def dependants(stack: Stack, dependency: str) -> list[str]:
 
 def hard_dependencies(stack: Stack) -> list[str]:
     return sorted(
-        {d for s in stack.profile.services.values() if s.health.readiness for d in s.health.hard_dependencies}
+        {
+            d
+            for s in stack.profile.services.values()
+            if s.health.readiness
+            for d in s.health.hard_dependencies
+        }
     )

@@ -27,7 +27,8 @@ def trust(front: PublicFront) -> ssl.SSLContext:
 def exchange_record(response: httpx.Response) -> dict[str, Any]:
     request = response.request
     sent = {
-        k: ("[withheld]" if k.lower() in SENSITIVE_HEADERS else v) for k, v in request.headers.items()
+        k: ("[withheld]" if k.lower() in SENSITIVE_HEADERS else v)
+        for k, v in request.headers.items()
     }
     return {
         "request": f"{request.method} {request.url}",

@@ -17,10 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from sslyze import (
     CertificateInfoExtraArgument,
-    Scanner,
     ScanCommand,
     ScanCommandAttemptStatusEnum,
     ScanCommandsExtraArguments,
+    Scanner,
     ServerNetworkLocation,
     ServerScanRequest,
     ServerScanResult,
@@ -61,7 +61,9 @@ def _ip_of(host: str) -> str | None:
 
 def scan(front: PublicFront) -> ServerScanResult:
     """Everything the Mozilla checker needs, plus session resumption."""
-    location = ServerNetworkLocation(front.host, front.https.port, ip_address=_ip_of(front.https.host))
+    location = ServerNetworkLocation(
+        front.host, front.https.port, ip_address=_ip_of(front.https.host)
+    )
     extra = (
         ScanCommandsExtraArguments(
             certificate_info=CertificateInfoExtraArgument(custom_ca_file=Path(front.ca_bundle))
@@ -141,7 +143,9 @@ def handshake(front: PublicFront, version: str, timeout_s: float = 5.0) -> Hands
     try:
         with _connect(front, context, timeout_s) as tls:
             cipher = tls.cipher()
-            return Handshake(version, True, f"negotiated {tls.version()} {cipher[0] if cipher else ''}")
+            return Handshake(
+                version, True, f"negotiated {tls.version()} {cipher[0] if cipher else ''}"
+            )
     except ssl.SSLError as error:
         if error.reason == "NO_PROTOCOLS_AVAILABLE":
             return Handshake(version, None, f"this client cannot offer {version}")

@@ -73,9 +73,7 @@ def load_mutant(folder: Path) -> Mutant:
     try:
         spec = MutantSpec.model_validate(read_toml(path))
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in error.errors())
         raise MutantError(f"{path}: {problems}") from None
     for stack_path, swapped_in in spec.files.items():
         if not (folder / swapped_in).is_file():

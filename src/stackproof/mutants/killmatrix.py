@@ -68,7 +68,9 @@ def run_mutant(mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S) -> 
     ]  # fmt: skip
     started = time.monotonic()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
         exit_status, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired:
         exit_status, output = -1, f"no result within {timeout_s:g} s"

@@ -3,4 +3,12 @@
 from stackproof.profile.load import deep_merge, load_profile, read_toml, validate_profile
 from stackproof.profile.model import Probe, Profile, Service
 
-__all__ = ["Probe", "Profile", "Service", "deep_merge", "load_profile", "read_toml", "validate_profile"]
+__all__ = [
+    "Probe",
+    "Profile",
+    "Service",
+    "deep_merge",
+    "load_profile",
+    "read_toml",
+    "validate_profile",
+]

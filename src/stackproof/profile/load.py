@@ -51,7 +51,9 @@ def _resolve_root(data: dict[str, Any], base: Path) -> dict[str, Any]:
     stack = data.get("stack")
     if isinstance(stack, dict) and isinstance(stack.get("root"), str):
         root = Path(stack["root"])
-        data = deep_merge(data, {"stack": {"root": str(root if root.is_absolute() else base / root)}})
+        data = deep_merge(
+            data, {"stack": {"root": str(root if root.is_absolute() else base / root)}}
+        )
     return data
 
 

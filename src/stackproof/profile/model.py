@@ -23,6 +23,7 @@ Environment = Literal["test", "staging", "production"]
 TlsVersionName = Literal["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
+MODERN_PROTOCOLS: tuple[TlsVersionName, ...] = ("TLSv1.2", "TLSv1.3")
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 DEFAULT_PORTS: dict[str, tuple[str, ...]] = {
     "postgres": ("postgres",),
@@ -193,7 +194,7 @@ class StackSettings(Strict):
 
 class TlsPolicy(Strict):
     mozilla_profile: Literal["modern", "intermediate", "old"] = "intermediate"
-    protocols: list[TlsVersionName] = Field(default_factory=lambda: ["TLSv1.2", "TLSv1.3"])
+    protocols: list[TlsVersionName] = Field(default_factory=lambda: list(MODERN_PROTOCOLS))
     min_days_valid: int = Field(default=14, ge=0)
     ca_bundle: Path | None = Field(
         default=None, description="trust anchor for remote stacks; the run's CA otherwise"

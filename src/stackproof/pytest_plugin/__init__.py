@@ -8,6 +8,7 @@ junit.xml and report.html to `<reports>/<run-id>/` and prints the verdict table.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,9 @@ def pytest_collection_modifyitems(
         ids = requirements_of(item)
         if not ids:
             problems.append(f"{item.nodeid}: names no requirement (@pytest.mark.requirement)")
-        problems.extend(f"{item.nodeid}: {i} is not in the catalog" for i in ids if i not in by_id())
+        problems.extend(
+            f"{item.nodeid}: {i} is not in the catalog" for i in ids if i not in by_id()
+        )
     if problems:
         raise pytest.UsageError("\n".join(problems))
     if wanted := set(run.options.requirements):
@@ -115,7 +118,7 @@ def pytest_collection_modifyitems(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> pytest.TestReport:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     error = call.excinfo.value if call.excinfo is not None else None
     item.config.stash[COLLECTOR].observe(item.nodeid, report, error)
@@ -126,7 +129,9 @@ def _test_results(session: pytest.Session) -> list[TestResult]:
     collector = session.config.stash[COLLECTOR]
     found = []
     for item in session.items:
-        result = collector.result(item.nodeid, requirements_of(item), item.stash.get(EVIDENCE, None))
+        result = collector.result(
+            item.nodeid, requirements_of(item), item.stash.get(EVIDENCE, None)
+        )
         if result is not None:
             found.append(result)
     return found

@@ -74,4 +74,3 @@ def discord(stack: Stack) -> DiscordSigner:
     if not isinstance(signer, DiscordSigner):
         pytest.skip("this backend holds no Discord signing key for the stack")
     return signer
-

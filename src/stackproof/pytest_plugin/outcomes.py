@@ -10,6 +10,12 @@ from stackproof.checks.evidence import Evidence
 from stackproof.results.model import Outcome, TestResult
 
 MESSAGE_LIMIT = 6000  # characters: a message is for reading, the log holds the rest
+# The first phase that did not pass decides: a broken setup is an error, not a failure.
+PHASE_VERDICTS: tuple[tuple[str, dict[str, Outcome]], ...] = (
+    ("setup", {"failed": "error", "skipped": "skip"}),
+    ("call", {"failed": "fail", "skipped": "skip"}),
+    ("teardown", {"failed": "error"}),
+)
 
 
 def describe(error: BaseException) -> str:
@@ -34,9 +40,7 @@ class OutcomeCollector:
     def __init__(self) -> None:
         self._phases: dict[str, _Phases] = {}
 
-    def observe(
-        self, nodeid: str, report: pytest.TestReport, error: BaseException | None
-    ) -> None:
+    def observe(self, nodeid: str, report: pytest.TestReport, error: BaseException | None) -> None:
         phases = self._phases.setdefault(nodeid, _Phases())
         phases.outcomes[report.when] = report.outcome
         phases.duration_s += report.duration
@@ -51,18 +55,12 @@ class OutcomeCollector:
         if phases is None:
             return None
         seen, said = phases.outcomes, phases.messages
-        if seen.get("setup") == "failed":
-            return "error", said.get("setup")
-        if seen.get("setup") == "skipped":
-            return "skip", said.get("setup")
-        if "call" not in seen:
+        if "call" not in seen and seen.get("setup") == "passed":
             return None
-        if seen["call"] == "failed":
-            return "fail", said.get("call")
-        if seen["call"] == "skipped":
-            return "skip", said.get("call")
-        if seen.get("teardown") == "failed":
-            return "error", said.get("teardown")
+        for phase, verdicts in PHASE_VERDICTS:
+            verdict = verdicts.get(seen.get(phase, ""))
+            if verdict is not None:
+                return verdict, said.get(phase)
         return "pass", None
 
     def result(

@@ -78,7 +78,9 @@ class RunSession:
     def _base_root(self) -> Path:
         root = load_profile(self.options.profile_path).stack.root
         if root is None:
-            raise MutantError(f"{self.options.profile_path}: mutants need a profile with stack.root")
+            raise MutantError(
+                f"{self.options.profile_path}: mutants need a profile with stack.root"
+            )
         return root
 
     # --- stacks ---
@@ -138,4 +140,3 @@ class RunSession:
 
     def close(self) -> None:
         self._cleanup.close()
-

@@ -24,11 +24,15 @@ def figure_bars(figures: Sequence[Figure]) -> str:
         y = index * ROW_H + 5
         width = max(1.0, BAR_W * figure.value / scale)
         colour = COLOURS[figure.meets_objective]
-        label = escape(f"{figure.name} ({figure.test.rpartition('::')[2]})" if figure.test else figure.name)
+        label = escape(
+            f"{figure.name} ({figure.test.rpartition('::')[2]})" if figure.test else figure.name
+        )
         rows.append(
             f'<text x="{LABEL_W - 6}" y="{y + 14}" text-anchor="end">{label}</text>'
-            f'<rect x="{LABEL_W}" y="{y + 3}" width="{width:.1f}" height="{ROW_H - 8}" fill="{colour}"/>'
-            f'<text x="{LABEL_W + width + 4:.1f}" y="{y + 14}">{figure.value:.3g} {escape(figure.unit)}</text>'
+            f'<rect x="{LABEL_W}" y="{y + 3}" width="{width:.1f}" height="{ROW_H - 8}" '
+            f'fill="{colour}"/>'
+            f'<text x="{LABEL_W + width + 4:.1f}" y="{y + 14}">'
+            f"{figure.value:.3g} {escape(figure.unit)}</text>"
         )
         if figure.objective is not None:
             x = LABEL_W + BAR_W * figure.objective / scale

@@ -51,7 +51,9 @@ def junit_xml(tests: Sequence[TestResult], name: str = "stackproof") -> str:
                 ET.SubElement(properties, "property", name="requirement", value=requirement)
             if element := _OUTCOME_ELEMENT.get(test.outcome):
                 message = (test.message or "").strip()
-                detail = ET.SubElement(case, element, message=message.splitlines()[0] if message else "")
+                detail = ET.SubElement(
+                    case, element, message=message.splitlines()[0] if message else ""
+                )
                 detail.text = message
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(sum(int(suite.get(key, "0")) for suite in root)))

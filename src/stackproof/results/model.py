@@ -132,7 +132,7 @@ class Results:
     requirements: tuple[RequirementResult, ...]
 
     def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(VERDICTS, 0)
+        counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
         for requirement in self.requirements:
             counts[requirement.verdict] += 1
         return counts

@@ -24,7 +24,7 @@ def requirement_verdict(outcomes: Iterable[Outcome]) -> Verdict:
     seen = set(outcomes)
     for verdict in ("fail", "error", "pass", "skip"):
         if verdict in seen:
-            return verdict  # type: ignore[return-value]
+            return verdict
     return "not_covered"
 
 

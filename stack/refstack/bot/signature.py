@@ -33,7 +33,9 @@ def fresh(timestamp: str, now: float | None = None) -> bool:
     return -MAX_FUTURE_S <= age <= MAX_AGE_S
 
 
-def verified(key: Ed25519PublicKey, signature_hex: str | None, timestamp: str | None, body: bytes) -> bool:
+def verified(
+    key: Ed25519PublicKey, signature_hex: str | None, timestamp: str | None, body: bytes
+) -> bool:
     if not signature_hex or not timestamp or not fresh(timestamp):
         return False
     try:

@@ -32,21 +32,27 @@ def apply(database_url: str, schema: str, folder: Path) -> list[str]:
     applied_now: list[str] = []
     with psycopg.connect(database_url) as connection:
         with connection.transaction():
-            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            connection.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+            )
             connection.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (version text PRIMARY KEY, "
                     "applied_at timestamptz NOT NULL DEFAULT now())"
                 ).format(ledger(schema))
             )
-        done = {row[0] for row in connection.execute(sql.SQL("SELECT version FROM {}").format(ledger(schema)))}
+        done = {
+            row[0]
+            for row in connection.execute(sql.SQL("SELECT version FROM {}").format(ledger(schema)))
+        }
         for path in migration_files(folder):
             if path.stem in done:
                 continue
             with connection.transaction():
                 connection.execute(path.read_text("utf-8").encode())
                 connection.execute(
-                    sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(ledger(schema)), [path.stem]
+                    sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(ledger(schema)),
+                    [path.stem],
                 )
             applied_now.append(path.stem)
     return applied_now

@@ -55,7 +55,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:  # already answered 500 by the error handler
-            log.error("unhandled %s on %s", type(error).__name__, scope["path"])
+            log.exception("unhandled %s on %s", type(error).__name__, scope["path"])
         finally:
             level = logging.DEBUG if scope["path"] in self.quiet_paths else logging.INFO
             log.log(

@@ -29,7 +29,9 @@ def create_service(name: str, schema: str, migrations: Path, routes: list[BaseRo
         if settings.redis_url
         else None
     )
-    dependencies: list[Dependency] = [postgres_dependency(settings.database_url, schema, migrations)]
+    dependencies: list[Dependency] = [
+        postgres_dependency(settings.database_url, schema, migrations)
+    ]
     if cache is not None:
         dependencies.append(redis_dependency(cache))
 

@@ -63,10 +63,12 @@ class Handler(BaseHTTPRequestHandler):
     redis: Redis
     api_key: str
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         """Replaced by one line per request in `_answer`."""
 
-    def _answer(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> None:
+    def _answer(
+        self, status: int, body: dict[str, object], headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -77,11 +79,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
         level = logging.DEBUG if self.path in HEALTH_PATHS else logging.INFO
-        log.log(level, "request_id=%s method=%s path=%s status=%d", self.request_id, self.command, self.path, status)
+        log.log(
+            level,
+            "request_id=%s method=%s path=%s status=%d",
+            self.request_id,
+            self.command,
+            self.path,
+            status,
+        )
 
     def _begin(self) -> None:
         incoming = self.headers.get("X-Request-ID", "")
-        self.request_id = incoming if incoming.isalnum() and 8 <= len(incoming) <= 64 else uuid.uuid4().hex
+        self.request_id = (
+            incoming if incoming.isalnum() and 8 <= len(incoming) <= 64 else uuid.uuid4().hex
+        )
 
     def do_GET(self) -> None:
         self._begin()
@@ -98,13 +109,17 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 self._answer(200, {"notes": self.redis.call("LRANGE", "notes", "0", "-1")})
             except OSError:
-                self._answer(503, {"error": "temporarily unavailable", "request_id": self.request_id})
+                self._answer(
+                    503, {"error": "temporarily unavailable", "request_id": self.request_id}
+                )
         elif self.path == "/admin/stats":
             given = self.headers.get("X-API-Key", "")
             if not hmac.compare_digest(given.encode(), self.api_key.encode()):
                 self._answer(401, {"error": "unauthorized", "request_id": self.request_id})
             else:
-                self._answer(200, {"notes": len(self.redis.call("LRANGE", "notes", "0", "-1") or [])})
+                self._answer(
+                    200, {"notes": len(self.redis.call("LRANGE", "notes", "0", "-1") or [])}
+                )
         else:
             self._answer(404, {"error": "not found", "request_id": self.request_id})
 
@@ -124,7 +139,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> int:
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     api_key = os.environ.get("NOTES_API_KEY", "")
     if not api_key:
         log.error("NOTES_API_KEY is not set; refusing to start")

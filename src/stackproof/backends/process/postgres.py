@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -14,11 +13,21 @@ from psycopg import sql
 
 from stackproof import binaries
 from stackproof.backends.base import Endpoint
+from stackproof.backends.process.pgtemplate import build_template, cached_template, template_key
 from stackproof.backends.process.service import LOOPBACK, ProcessService, ServiceContext
-from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root
+from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root, run_commands
 from stackproof.readiness import Check
 
 SUPERUSER = "postgres"
+INITDB_TIMEOUT_S = 120.0
+INITDB_OPTIONS = (
+    f"--username={SUPERUSER}",
+    "--auth-local=scram-sha-256",
+    "--auth-host=scram-sha-256",
+    "--encoding=UTF8",
+    "--locale=C",
+    "--no-sync",  # the template is copied, never run from; durability of initdb buys nothing
+)
 
 
 def dsn(user: str, password: str, endpoint: Endpoint, database: str) -> str:
@@ -57,7 +66,8 @@ class PostgresService(ProcessService):
         assert database is not None  # the profile model fills it for postgres services
         self.database = database
         secrets = context.run.secrets
-        self.superuser_password = secrets.generate(f"{context.name}.superuser_password")
+        self.run_superuser_password = secrets.generate(f"{context.name}.superuser_password")
+        self.superuser_password = self.run_superuser_password
         self.user_password = secrets.generate(f"{context.name}.password")
         self.run_as = UNPRIVILEGED_UID if is_root() else None
         self.bin_dir = binaries.postgres_bin_dir(
@@ -74,30 +84,33 @@ class PostgresService(ProcessService):
         return self.bin_dir / name
 
     def admin_url(self, endpoint: Endpoint | None = None) -> str:
-        return dsn(SUPERUSER, self.superuser_password, endpoint or self.context.endpoint(), "postgres")
+        return dsn(
+            SUPERUSER, self.superuser_password, endpoint or self.context.endpoint(), "postgres"
+        )
 
     def _unprivileged(self, spec: ProcessSpec) -> ProcessSpec:
         return replace(spec, run_as_uid=self.run_as, cwd=self.context.state_dir)
 
-    def prepare(self) -> Sequence[ProcessSpec]:
-        state = self.owned_state_dir()
-        password_file = state / "superuser.pw"
-        password_file.write_text(self.superuser_password + "\n", "utf-8")
-        password_file.chmod(0o600)
-        if self.run_as is not None:
-            os.chown(password_file, self.run_as, self.run_as)
-        initdb = [
+    def _initdb(self, data: Path, password_file: Path) -> None:
+        argv = [
             str(self.binary("initdb")),
-            f"--pgdata={self.data_dir}",
-            f"--username={SUPERUSER}",
+            f"--pgdata={data}",
             f"--pwfile={password_file}",
-            "--auth-local=scram-sha-256",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",  # a run's cluster is thrown away; durability of initdb buys nothing
+            *INITDB_OPTIONS,
         ]
-        return [self._unprivileged(self.context.process_spec(initdb, label=".initdb"))]
+        spec = self._unprivileged(self.context.process_spec(argv, label=".initdb"))
+        run_commands([spec], self.context.run.run_id, INITDB_TIMEOUT_S)
+
+    def prepare(self) -> Sequence[ProcessSpec]:
+        self.owned_state_dir()
+        key = template_key(self.binary("postgres"), INITDB_OPTIONS)
+        template = cached_template(key) or build_template(key, self._initdb)
+        template.copy_to(self.data_dir)
+        # Until bootstrap replaces it, the superuser has the template's password.
+        self.superuser_password = self.context.run.secrets.add(
+            f"{self.context.name}.template_password", template.password
+        )
+        return ()
 
     def command(self) -> ProcessSpec:
         settings = {
@@ -118,6 +131,12 @@ class PostgresService(ProcessService):
 
     def after_first_ready(self) -> None:
         with psycopg.connect(self.admin_url(), autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(self.run_superuser_password)
+                )
+            )
+            self.superuser_password = self.run_superuser_password
             connection.execute(
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                     sql.Identifier(self.database.user), sql.Literal(self.user_password)

@@ -167,7 +167,7 @@ class ProcessService(ABC):
     def readiness(self) -> Condition:
         """What must hold before dependants may start."""
 
-    def after_first_ready(self) -> None:
+    def after_first_ready(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """One-time work against the running service (create roles, databases)."""
 
     @abstractmethod

@@ -39,7 +39,7 @@ from stackproof.backends.process.service import (
 )
 from stackproof.errors import WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
-from stackproof.procs import ManagedProcess, is_root, run_commands, tail
+from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
 from stackproof.run import RunContext
@@ -115,7 +115,9 @@ class ProcessServiceControl(ServiceControl):
     def resume(self) -> None:
         self.process.resume()
 
-    def exec(self, argv: Sequence[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, argv: Sequence[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             list(argv),
             env=self.service.exec_env(),
@@ -148,6 +150,7 @@ class ProcessStack(Stack):
         self.link_router = link_router
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
+        self.wave_seconds: list[tuple[list[str], float]] = []
         self._services: dict[str, ProcessService] = {}
         self._processes: dict[str, ManagedProcess] = {}
         self._ready_once: set[str] = set()
@@ -185,7 +188,9 @@ class ProcessStack(Stack):
         try:
             self._build()
             for wave in self.profile.start_order():
+                wave_started = time.monotonic()
                 self._start_wave(wave)
+                self.wave_seconds.append((wave, time.monotonic() - wave_started))
         except BaseException:
             self.tear_down()
             raise
@@ -251,7 +256,7 @@ class ProcessStack(Stack):
             context.links[target] = target_service.link_facts(endpoint)
 
     def _start_wave(self, wave: list[str]) -> None:
-        one_shots = []
+        one_shots: list[ProcessSpec] = []
         for name in wave:
             self._resolve_links(name)
             one_shots.extend(self._services[name].prepare())
@@ -306,7 +311,9 @@ class ProcessStack(Stack):
         try:
             futures = [pool.submit(wait, name) for name in names]
             errors = [error for error in (f.exception() for f in futures) if error is not None]
-        except BaseException:  # Ctrl-C while waiting: end the other waits now, not at their deadlines
+        except (
+            BaseException
+        ):  # Ctrl-C while waiting: end the other waits now, not at their deadlines
             cancel.set()
             raise
         finally:

@@ -1,0 +1,1 @@
+"""Benchmarks whose figures go to `reports/bench/` (`nox -s bench`)."""
