@@ -51,4 +51,4 @@ def test_kill_matrix_file(outcomes: dict[str, MutantOutcome]) -> None:
     assert sorted(names) == sorted(outcomes)
     for entry in document["mutants"]:
         assert set(entry) >= {"name", "expects", "failed", "killed"}
-        assert entry["killed"] == set(entry["expects"]) <= set(entry["failed"])
+        assert entry["killed"] == (set(entry["expects"]) <= set(entry["failed"]))
