@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof.backends import Stack, select_backend
+from stackproof.backends.base import CapabilityMissingError
 from stackproof.errors import StackproofError
 from stackproof.profile import load_profile
 from stackproof.run import RunContext, new_run_id
@@ -43,6 +44,21 @@ def endpoints(stack: Stack) -> dict[str, Any]:
         "services": services,
         "run_id": stack.run.run_id,
         "logs": str(stack.run.run_dir / "logs"),
+        "ops": _ops(stack),
+    }
+
+
+def _ops(stack: Stack) -> dict[str, Any] | None:
+    """Where the stack's ops scripts find their config and service control (README: by hand)."""
+    try:
+        ops = stack.ops()
+    except CapabilityMissingError:
+        return None
+    return {
+        "config": str(ops.config) if ops.config else None,
+        "control": str(ops.control),
+        "backups": str(ops.backup_dir),
+        "releases": str(ops.releases_dir),
     }
 
 

@@ -3,8 +3,8 @@
 Every child runs in its own session (Ctrl-C in the terminal reaches the harness, which stops
 services in order, not the services directly), carries STACKPROOF_RUN_ID in its environment
 (so a leak check can find it and its descendants), and gets SIGKILL from the kernel if the
-harness dies without cleaning up (`setpriv --pdeathsig`). Spawn from the main thread only:
-the kernel ties the parent-death signal to the thread that forked.
+harness dies without cleaning up (`setpriv --pdeathsig`). Spawn from the main thread, or
+from a `SpawningThread`: the kernel ties the parent-death signal to the thread that forked.
 """
 
 from __future__ import annotations
@@ -29,6 +29,19 @@ LOG_TAIL_LINES = 30
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+class SpawningThread(threading.Thread):
+    """A thread allowed to spawn: it must outlive every process it starts.
+
+    The kernel sends the parent-death signal when the forking *thread* ends, so such a thread
+    lives until the processes it spawned are stopped (a stack's service-control server).
+    """
+
+
+def _may_spawn_here() -> bool:
+    current = threading.current_thread()
+    return current is threading.main_thread() or isinstance(current, SpawningThread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +94,10 @@ class ManagedProcess:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def start(self) -> int:
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("spawn from the main thread: the parent-death signal needs it")
+        if not _may_spawn_here():
+            raise RuntimeError(
+                "spawn from the main thread or a SpawningThread: the parent-death signal needs it"
+            )
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**self.spec.env, RUN_ID_ENV: self.run_id}
         with self.spec.log_path.open("ab") as log:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from stackproof.profile import Profile
 from stackproof.run import RunContext
@@ -25,6 +25,7 @@ class Capability(StrEnum):
     CONTROL = "control"  # start/stop/kill/pause services
     LOGS = "logs"  # read service logs
     EXEC = "exec"  # run commands beside a service
+    OPS = "ops"  # run the stack's operations scripts against it (service control for scripts)
 
 
 class CapabilityMissingError(NotImplementedError):
@@ -79,6 +80,50 @@ class PublicFront:
         return None if authority is None else f"http://{authority}{path}"
 
 
+LifecycleKind = Literal["spawn", "ready", "stop", "kill", "destroy"]
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    """Something that happened to a service, when (monotonic seconds), and who asked for it."""
+
+    service: str
+    kind: LifecycleKind
+    at: float
+    by: Literal["harness", "control"] = "harness"
+
+
+@dataclass(frozen=True, slots=True)
+class OpsAccess:
+    """How to run a stack's operations scripts the way cron or CI would, and where they work.
+
+    `scripts` maps an operation (deploy, backup, restore, retention) to its argv; `control`
+    is the service-control command the backend offers scripts (`<control> restart bot`).
+    """
+
+    scripts: Mapping[str, tuple[str, ...]]
+    env: Mapping[str, str]
+    cwd: Path
+    folder: Path
+    config: Path | None
+    backup_dir: Path
+    releases_dir: Path
+    control: Path
+    database: str | None = None
+    deploy_services: tuple[str, ...] = field(default=())
+    release_entrypoint: str = "bin/start"
+
+    def command(self, operation: str, *args: str) -> list[str]:
+        argv = self.scripts.get(operation)
+        if argv is None:
+            known = ", ".join(sorted(self.scripts)) or "none"
+            raise CapabilityMissingError(
+                f"the profile names no ops script for {operation!r} (ops.{operation}; "
+                f"it names: {known})"
+            )
+        return [*argv, *args]
+
+
 class ServiceControl(ABC):
     """One service of a running stack."""
 
@@ -117,6 +162,17 @@ class ServiceControl(ABC):
         self.stop()
         self.start()
 
+    def destroy(self) -> None:
+        """Kill the service and wipe its persistent state, as a lost disk would.
+
+        The next `start` provisions it afresh (an empty database server, say).
+        """
+        raise CapabilityMissingError(f"{type(self).__name__} cannot destroy a service's state")
+
+    def admin_url(self) -> str:
+        """A URL the harness uses to reach a database service as its administrator."""
+        raise CapabilityMissingError(f"{type(self).__name__} gives no administrator access")
+
     def exec(
         self, argv: Sequence[str], timeout_s: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
@@ -152,6 +208,18 @@ class Stack(ABC):
 
     def logs(self, service: str) -> str:
         return self.service(service).logs()
+
+    def lifecycle(self) -> list[LifecycleEvent]:
+        """Every spawn, ready, stop, kill and destroy of this stack's services so far."""
+        raise CapabilityMissingError(f"{type(self).__name__} keeps no service lifecycle")
+
+    def secret(self, name: str) -> str:
+        """The value the run generated for one of the profile's `secrets`."""
+        raise CapabilityMissingError(f"{type(self).__name__} holds no secrets of the stack")
+
+    def ops(self) -> OpsAccess:
+        """How to run the profile's operations scripts against this stack."""
+        raise CapabilityMissingError(f"{type(self).__name__} cannot run operations scripts")
 
 
 class Backend(ABC):

@@ -229,11 +229,102 @@ class HealthPolicy(Strict):
     poll_interval_s: float = Field(default=0.1, gt=0, le=1.0)
 
 
+class DeployPolicy(Strict):
+    """R-DEP-1, 2: how a deploy watches the new release, and how long an outage may last."""
+
+    health_interval_s: float = Field(default=5.0, gt=0)
+    health_deadline_s: float = Field(default=60.0, gt=0)
+    outage_budget_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="longest a failed deploy may leave the service unready, rollback included",
+    )
+
+    @model_validator(mode="after")
+    def _interval_within_deadline(self) -> Self:
+        if self.health_interval_s > self.health_deadline_s:
+            raise ValueError(
+                f"health_interval_s ({self.health_interval_s:g}) exceeds health_deadline_s "
+                f"({self.health_deadline_s:g}): the deploy would poll at most once"
+            )
+        return self
+
+
+class BackupPolicy(Strict):
+    """R-BAK-2, 4, 5: retention, the recovery objectives, and how the drill measures them."""
+
+    retention_days: float = Field(default=7.0, gt=0)
+    rto_objective_s: float = Field(default=1800.0, gt=0, description="30 min")
+    rpo_objective_s: float = Field(default=86400.0, gt=0, description="24 h of daily backups")
+    drills: int = Field(default=3, ge=1, le=100, description="restore drills per run (N)")
+    canary_rate_per_s: float = Field(default=10.0, gt=0, le=200)
+    canary_writes_before_backup: int = Field(default=10, ge=1)
+    canary_writes_after_backup: int = Field(default=10, ge=1)
+
+
 class Policy(Strict):
     tls: TlsPolicy = TlsPolicy()
     headers: HeaderPolicy = HeaderPolicy()
     limits: LimitsPolicy = LimitsPolicy()
     health: HealthPolicy = HealthPolicy()
+    deploy: DeployPolicy = DeployPolicy()
+    backup: BackupPolicy = BackupPolicy()
+
+
+# --- operations: the scripts the rollback and backup suites drill --------------------------
+
+
+class OpsSettings(Strict):
+    """The stack's operations scripts (deploy, backup, restore, retention) and their config.
+
+    Each script is an argv run from the stack root, as cron or CI would run it. `config` is a
+    template (relative to the stack root) rendered with the run's facts into the stack's ops
+    folder (`{{ ops.config }}`, mode 0600); scripts find it in `OPS_CONFIG`.
+    """
+
+    config: str | None = Field(default=None, description="config template, relative to root")
+    deploy: list[str] | None = Field(default=None, min_length=1)
+    backup: list[str] | None = Field(default=None, min_length=1)
+    restore: list[str] | None = Field(default=None, min_length=1)
+    retention: list[str] | None = Field(default=None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    database: str | None = Field(
+        default=None, description="the postgres service backed up (default: the only one)"
+    )
+    backup_dir: str = Field(default="backups", description="relative to the ops folder")
+    releases_dir: str = Field(
+        default="releases", description="<service>/current → releases/<version>, relative"
+    )
+    deploy_services: list[str] = Field(
+        default_factory=list, description="services run from a release that deploy switches"
+    )
+    release_entrypoint: str = Field(
+        default="bin/start", description="what a release runs, relative to its folder"
+    )
+
+
+class CanarySettings(Strict):
+    """Where the restore drill writes timestamped rows through a service, and reads them back.
+
+    POST `write_path` with `{"seq": n, "written_at": iso}` stores a row (2xx); GET `read_path`
+    answers `{"seq": newest, ...}` (404 while there is none). Rows live in `table`, keyed by
+    `key`, for the row-level checks after a restore.
+    """
+
+    service: str
+    write_path: str = "/canary"
+    read_path: str = "/canary/latest"
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    key: str = Field(default="seq", pattern=NAME_PATTERN)
+    token_header: str = "X-Canary-Token"  # noqa: S105 - a header name, not a secret
+    token_secret: str | None = Field(
+        default=None, description="the name of one of `secrets`, sent in token_header"
+    )
+
+    @field_validator("write_path", "read_path")
+    @classmethod
+    def _paths(cls, value: str) -> str:
+        return _absolute_path(value)
 
 
 class Waiver(Strict):
@@ -270,6 +361,8 @@ class Profile(Strict):
     )
     policy: Policy = Policy()
     waivers: list[Waiver] = Field(default_factory=list)
+    ops: OpsSettings | None = None
+    canary: CanarySettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -308,7 +401,28 @@ class Profile(Strict):
         waived = [w.id for w in self.waivers]
         if len(waived) != len(set(waived)):
             raise ValueError("waivers: each requirement may be waived once")
+        self._check_ops()
         return self
+
+    def _check_ops(self) -> None:
+        if self.ops is not None:
+            for name in self.ops.deploy_services:
+                service = self.services.get(name)
+                if service is None or service.kind != "app":
+                    raise ValueError(f"ops.deploy_services: {name!r} is not an app service")
+            if self.ops.database is not None:
+                database = self.services.get(self.ops.database)
+                if database is None or database.kind != "postgres":
+                    raise ValueError(
+                        f"ops.database: {self.ops.database!r} is not a postgres service"
+                    )
+        if self.canary is not None:
+            if self.canary.service not in self.services:
+                raise ValueError(f"canary.service: no service named {self.canary.service!r}")
+            secret = self.canary.token_secret
+            if secret is not None and secret not in self.secrets:
+                known = ", ".join(self.secrets) or "none"
+                raise ValueError(f"canary.token_secret: {secret!r} is not one of secrets ({known})")
 
     # --- derived views ---
 
@@ -342,6 +456,13 @@ class Profile(Strict):
             for name, service in self.services.items()
             if service.health.liveness or service.health.readiness
         ]
+
+    def backup_database(self) -> str | None:
+        """The postgres service the ops scripts back up: named in `ops`, else the only one."""
+        if self.ops is not None and self.ops.database is not None:
+            return self.ops.database
+        found = self.services_of_kind("postgres")
+        return found[0] if len(found) == 1 else None
 
     def waiver_for(self, requirement_id: str) -> Waiver | None:
         return next((w for w in self.waivers if w.id == requirement_id), None)

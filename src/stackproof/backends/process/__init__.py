@@ -8,6 +8,7 @@ from pathlib import Path
 
 from stackproof import binaries
 from stackproof.backends.base import Backend, Endpoint, PublicFront
+from stackproof.backends.process.ops import OpsFolder, check_ops_templates, ops_placeholders
 from stackproof.backends.process.service import service_placeholders, shared_placeholders
 from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack
 from stackproof.errors import ProfileError
@@ -42,12 +43,14 @@ def check_placeholders(profile: Profile, root: Path) -> None:
     stand_in = Endpoint("127.0.0.1", 443)
     front = PublicFront(profile.stack.public_host, stand_in, stand_in, None)
     tls = {"cert": Path("cert"), "key": Path("key"), "ca": Path("ca")}
+    ops_folder = OpsFolder.plan(Path("stack"), profile)
     shared = shared_placeholders(
         run_id="check",
         front=front,
         tls=tls,
         discord_public_key="00",
         secrets=dict.fromkeys(profile.secrets, "x"),
+        ops=ops_folder.placeholders(),
     )
     for name, spec in profile.services.items():
         links = {
@@ -68,6 +71,22 @@ def check_placeholders(profile: Profile, root: Path) -> None:
                 render(text, placeholders)
             except TemplateError as error:
                 raise ProfileError(f"services.{name}.{key}: {error}") from None
+    every_link = {
+        target: dict.fromkeys(SERVICE_KINDS[spec.kind].LINK_FACTS, "x")
+        for target, spec in profile.services.items()
+    }
+    check_ops_templates(
+        profile,
+        root,
+        ops_placeholders(
+            profile=profile,
+            folder=ops_folder,
+            logs_dir=Path("logs"),
+            root=root,
+            shared=shared,
+            links=every_link,
+        ),
+    )
 
 
 def locate_binaries(profile: Profile) -> None:

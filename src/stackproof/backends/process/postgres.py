@@ -58,7 +58,7 @@ class AcceptsQueries:
 
 
 class PostgresService(ProcessService):
-    LINK_FACTS = (*ProcessService.LINK_FACTS, "database", "user", "password")
+    LINK_FACTS = (*ProcessService.LINK_FACTS, "database", "user", "password", "bin_dir")
 
     def __init__(self, context: ServiceContext) -> None:
         super().__init__(context)
@@ -157,6 +157,7 @@ class PostgresService(ProcessService):
             "database": self.database.name,
             "user": self.database.user,
             "password": self.user_password,
+            "bin_dir": str(self.bin_dir),  # pg_dump and pg_restore of the server's version
         }
 
     def exec_env(self) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -28,8 +29,9 @@ def shared_placeholders(
     tls: Mapping[str, Path],
     discord_public_key: str,
     secrets: Mapping[str, str],
+    ops: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Placeholders every service of a stack sees."""
+    """Placeholders every service of a stack sees (`ops`: the stack's ops folder, see ops.py)."""
     assert front.http is not None  # the process backend always runs plain HTTP beside HTTPS
     return {
         "python": sys.executable,
@@ -43,6 +45,7 @@ def shared_placeholders(
         "tls": {name: str(path) for name, path in tls.items()},
         "discord": {"public_key": discord_public_key},
         "secret": dict(secrets),
+        "ops": dict(ops or {}),
     }
 
 
@@ -176,6 +179,10 @@ class ProcessService(ABC):
 
     def log_files(self) -> list[Path]:
         return [self.context.log_path]
+
+    def wipe_state(self) -> None:
+        """Remove what the service keeps on disk (its state folder); `prepare` makes it anew."""
+        shutil.rmtree(self.context.state_dir, ignore_errors=True)
 
     def exec_env(self) -> dict[str, str]:
         """Environment for commands run beside this service (`exec`)."""

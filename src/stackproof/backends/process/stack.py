@@ -22,14 +22,25 @@ from typing import Any
 
 from stackproof.backends.base import (
     Capability,
+    CapabilityMissingError,
     Endpoint,
+    LifecycleEvent,
+    LifecycleKind,
+    OpsAccess,
     PublicFront,
     ServiceControl,
     Stack,
 )
 from stackproof.backends.process.app import AppService
+from stackproof.backends.process.control import Answer, ControlServer
 from stackproof.backends.process.nginx import NginxService
-from stackproof.backends.process.postgres import PostgresService
+from stackproof.backends.process.ops import (
+    OpsFolder,
+    ops_access,
+    ops_placeholders,
+    prepare_ops_folder,
+)
+from stackproof.backends.process.postgres import SUPERUSER, PostgresService, dsn
 from stackproof.backends.process.redis import RedisService
 from stackproof.backends.process.service import (
     LOOPBACK,
@@ -37,7 +48,7 @@ from stackproof.backends.process.service import (
     ServiceContext,
     shared_placeholders,
 )
-from stackproof.errors import WaitCancelledError
+from stackproof.errors import ServiceStartError, WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
@@ -99,15 +110,22 @@ class ProcessServiceControl(ServiceControl):
         return self.process.running()
 
     def start(self) -> None:
-        if not self.process.running():
-            self._stack.spawn(self.name)
-        self._stack.await_ready([self.name])
+        self._stack.start_service(self.name, wait=True)
 
     def stop(self) -> None:
-        self.process.stop(STOP_TIMEOUT_S)
+        self._stack.stop_service(self.name)
 
     def kill(self) -> None:
-        self.process.kill()
+        self._stack.kill_service(self.name)
+
+    def destroy(self) -> None:
+        self._stack.destroy_service(self.name)
+
+    def admin_url(self) -> str:
+        service = self.service
+        if not isinstance(service, PostgresService):
+            raise CapabilityMissingError(f"{self.name} is not a database service")
+        return dsn(SUPERUSER, service.superuser_password, self.endpoint(), service.database.name)
 
     def pause(self) -> None:
         self.process.pause()
@@ -137,7 +155,7 @@ class ProcessServiceControl(ServiceControl):
 
 
 class ProcessStack(Stack):
-    capabilities = frozenset({Capability.CONTROL, Capability.LOGS, Capability.EXEC})
+    capabilities = frozenset({Capability.CONTROL, Capability.LOGS, Capability.EXEC, Capability.OPS})
 
     def __init__(
         self,
@@ -150,6 +168,7 @@ class ProcessStack(Stack):
         self.link_router = link_router
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
+        self.secret_values: dict[str, str] = {}  # the profile's `secrets`, made for this run
         self.wave_seconds: list[tuple[list[str], float]] = []
         self._services: dict[str, ProcessService] = {}
         self._processes: dict[str, ManagedProcess] = {}
@@ -157,6 +176,15 @@ class ProcessStack(Stack):
         self._temp: Path | None = None
         self._front: PublicFront | None = None
         self._cleanup = ExitStack()
+        # Service control comes from the test (main thread) and from ops scripts (the
+        # control thread); one lock keeps their spawns, stops and wipes apart.
+        self._control_lock = threading.RLock()
+        self._events: list[LifecycleEvent] = []
+        self._destroyed: set[str] = set()
+        self._stopped_on_request: set[str] = set()
+        self._closing = False
+        self._ops: OpsFolder | None = None
+        self._ops_access: OpsAccess | None = None
 
     # --- what the suites see ---
 
@@ -174,6 +202,23 @@ class ProcessStack(Stack):
 
     def process(self, name: str) -> ManagedProcess:
         return self._processes[name]
+
+    def lifecycle(self) -> list[LifecycleEvent]:
+        with self._control_lock:
+            return list(self._events)
+
+    def secret(self, name: str) -> str:
+        if name not in self.secret_values:
+            known = ", ".join(self.secret_values) or "none"
+            raise KeyError(f"no secret {name!r} in the profile's secrets ({known})")
+        return self.secret_values[name]
+
+    def ops(self) -> OpsAccess:
+        if self._ops_access is None:
+            raise RuntimeError("the stack is not up")
+        if self.profile.ops is None:
+            raise CapabilityMissingError("the profile has no [ops] section naming its scripts")
+        return self._ops_access
 
     @property
     def temp_dir(self) -> Path:
@@ -197,16 +242,19 @@ class ProcessStack(Stack):
         self.ready_after_s = time.monotonic() - started
         self.run.record("stack_ready", stack=self.label, seconds=round(self.ready_after_s, 3))
 
-    def _make_temp_dir(self) -> Path:
-        temp = Path(tempfile.mkdtemp(prefix=f"stackproof-{self.run.run_id}-{self.label}-"))
+    def _make_temp_dir(self, prefix: str | None = None) -> Path:
+        temp = Path(
+            tempfile.mkdtemp(prefix=prefix or f"stackproof-{self.run.run_id}-{self.label}-")
+        )
         self.run.record("temp_dir", stack=self.label, path=str(temp))
         self._cleanup.callback(shutil.rmtree, temp, ignore_errors=True)
-        if is_root():  # the unprivileged PostgreSQL user must reach its own folder inside
+        if is_root() and prefix is None:  # PostgreSQL, unprivileged, must reach its folder
             temp.chmod(0o711)
         return temp
 
     def _build(self) -> None:
         self._temp = temp = self._make_temp_dir()
+        self._ops = OpsFolder.plan(temp, self.profile, self._make_temp_dir("stackproof-ctl-"))
         logs_dir = self.run.logs_dir(self.label)
         names = list(self.profile.services)
         numbers = iter(allocate_ports(sum(len(self.profile.services[n].ports) for n in names)))
@@ -226,6 +274,33 @@ class ProcessStack(Stack):
                 shared=shared,
             )
             self._services[name] = SERVICE_KINDS[spec.kind](context)
+        self._build_ops(shared, logs_dir)
+
+    def _build_ops(self, shared: dict[str, Any], logs_dir: Path) -> None:
+        """The ops folder, its rendered config, and the control socket scripts use."""
+        assert self._ops is not None
+        links = {
+            name: service.link_facts(service.context.endpoint())
+            for name, service in self._services.items()
+        }
+        root = self.profile.stack.root
+        assert root is not None  # ProcessBackend.check demands it
+        context = ops_placeholders(
+            profile=self.profile,
+            folder=self._ops,
+            logs_dir=logs_dir,
+            root=root,
+            shared=shared,
+            links=links,
+        )
+        prepare_ops_folder(self.profile, self._ops, context)
+        base_env = {**next(iter(self._services.values())).context.base_env()}
+        base_env["HOME"] = str(self._ops.path)
+        self._ops_access = ops_access(self.profile, self._ops, context, base_env)
+        server = ControlServer(self._ops.socket, self._control)
+        self._cleanup.callback(server.close)
+        server.start()
+        self.run.record("control_socket", stack=self.label, path=str(self._ops.socket))
 
     def _shared_placeholders(self, temp: Path, ports: dict[str, dict[str, int]]) -> dict[str, Any]:
         settings = self.profile.stack
@@ -240,12 +315,16 @@ class ProcessStack(Stack):
             settings.certificate_days,
         )
         self._front = PublicFront(settings.public_host, https, http, ca.ca_path)
+        self.secret_values = {
+            n: self.run.secrets.generate(f"secret.{n}") for n in self.profile.secrets
+        }
         return shared_placeholders(
             run_id=self.run.run_id,
             front=self._front,
             tls={"cert": certificate.cert_path, "key": certificate.key_path, "ca": ca.ca_path},
             discord_public_key=self.discord.public_key_hex,
-            secrets={n: self.run.secrets.generate(f"secret.{n}") for n in self.profile.secrets},
+            secrets=self.secret_values,
+            ops=self._ops.placeholders() if self._ops else None,
         )
 
     def _resolve_links(self, name: str) -> None:
@@ -265,14 +344,85 @@ class ProcessStack(Stack):
             self.spawn(name)
         self.await_ready(wave)
 
-    def spawn(self, name: str) -> None:
+    def spawn(self, name: str, by: str = "harness") -> None:
         service = self._services[name]
-        if name not in self._processes:
-            process = ManagedProcess(service.command(), self.run.run_id)
-            self._processes[name] = process
-            self._cleanup.callback(process.stop, STOP_TIMEOUT_S)
-        pid = self._processes[name].start()
+        with self._control_lock:
+            if name not in self._processes:
+                process = ManagedProcess(service.command(), self.run.run_id)
+                self._processes[name] = process
+                self._cleanup.callback(process.stop, STOP_TIMEOUT_S)
+            pid = self._processes[name].start()
+            self._stopped_on_request.discard(name)
+            self._note(name, "spawn", by)
         self.run.record("process", stack=self.label, service=name, pid=pid)
+
+    def _note(self, name: str, kind: LifecycleKind, by: str) -> None:
+        with self._control_lock:
+            self._events.append(
+                LifecycleEvent(
+                    name, kind, time.monotonic(), "control" if by == "control" else "harness"
+                )
+            )
+
+    # --- service control, from the suites and from ops scripts (control.py) ---
+
+    def start_service(self, name: str, *, wait: bool, by: str = "harness") -> None:
+        """Run `name` if it does not run; provision it afresh if its state was destroyed."""
+        with self._control_lock:
+            if self._closing:
+                raise ServiceStartError(f"{name}: the stack is shutting down")
+            fresh = name in self._destroyed
+            if fresh:
+                run_commands(self._services[name].prepare(), self.run.run_id, SETUP_TIMEOUT_S)
+                self._destroyed.discard(name)
+                self._ready_once.discard(name)  # bootstrap again (roles, database)
+            if not self.process(name).running():
+                self.spawn(name, by)
+        if wait or fresh:
+            self.await_ready([name], by)
+
+    def stop_service(self, name: str, by: str = "harness") -> None:
+        with self._control_lock:
+            self.process(name).stop(STOP_TIMEOUT_S)
+            self._stopped_on_request.add(name)
+            self._note(name, "stop", by)
+
+    def kill_service(self, name: str, by: str = "harness") -> None:
+        with self._control_lock:
+            self.process(name).kill()
+            self._note(name, "kill", by)
+
+    def destroy_service(self, name: str, by: str = "harness") -> None:
+        """SIGKILL, then wipe the service's state: the next start provisions it afresh."""
+        with self._control_lock:
+            self.process(name).kill()
+            self._note(name, "kill", by)
+            self._services[name].wipe_state()
+            self._destroyed.add(name)
+            self._stopped_on_request.add(name)
+            self._note(name, "destroy", by)
+            self.run.record("destroyed", stack=self.label, service=name)
+
+    def service_state(self, name: str) -> Answer:
+        process = self._processes.get(name)
+        if process is None or name in self._destroyed:
+            return {"ok": True, "state": "stopped", "pid": None, "exit_code": None}
+        if process.running():
+            return {"ok": True, "state": "running", "pid": process.pid, "exit_code": None}
+        state = "stopped" if name in self._stopped_on_request else "exited"
+        return {"ok": True, "state": state, "pid": None, "exit_code": process.exit_code()}
+
+    def _control(self, action: str, name: str, wait: bool) -> Answer:
+        """Answer one request of an ops script (runs on the control thread)."""
+        if name not in self._services:
+            raise KeyError(f"no service {name!r} (the stack has {', '.join(self._services)})")
+        if name not in self._processes:
+            raise ServiceStartError(f"{name} has not been started by the stack yet")
+        if action in ("stop", "restart"):
+            self.stop_service(name, by="control")
+        if action in ("start", "restart"):
+            self.start_service(name, wait=wait, by="control")
+        return self.service_state(name)
 
     def _log_tail(self, name: str) -> Callable[[], str]:
         def read() -> str:
@@ -281,7 +431,7 @@ class ProcessStack(Stack):
 
         return read
 
-    def await_ready(self, names: Sequence[str]) -> None:
+    def await_ready(self, names: Sequence[str], by: str = "harness") -> None:
         """Wait for `names` side by side; the first failure cancels the other waits."""
         cancel = threading.Event()
 
@@ -300,6 +450,7 @@ class ProcessStack(Stack):
                 if name not in self._ready_once:
                     service.after_first_ready()
                     self._ready_once.add(name)
+                self._note(name, "ready", by)
             except BaseException:
                 cancel.set()
                 raise
@@ -327,6 +478,8 @@ class ProcessStack(Stack):
     def tear_down(self) -> None:
         """Stop every process (dependants first) and remove the temporary folder."""
         with deferred_interrupts():
+            with self._control_lock:
+                self._closing = True  # ops scripts may no longer start anything
             self._cleanup.close()
             self._processes.clear()
             self.run.record("stack_down", stack=self.label, pid=os.getpid())
