@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from refstack.bot.canary import canary_routes
 from refstack.bot.signature import load_public_key, verified
 from refstack.common.errors import error_body
 from refstack.common.service import create_service
@@ -44,5 +45,9 @@ app = create_service(
     "bot",
     "bot",
     MIGRATIONS,
-    [Route("/", index), Route("/interactions", interactions, methods=["POST"])],
+    [
+        Route("/", index),
+        Route("/interactions", interactions, methods=["POST"]),
+        *canary_routes(),
+    ],
 )
