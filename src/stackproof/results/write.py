@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from stackproof.results.charts import figure_bars
+from stackproof.results.charts import chart_from_payload, figure_bars
 from stackproof.results.junit import junit_xml
 from stackproof.results.model import Results, TestResult
 from stackproof.run import SecretRegistry
@@ -52,6 +52,12 @@ def render_html(results: Results) -> str:
         failed=[r for r in results.requirements if r.verdict in ("fail", "error", "waived")],
         figures=figures,
         chart=figure_bars([f for _, f in figures]),
+        drill_charts=[
+            (r, svg)
+            for r in results.requirements
+            for e in r.evidence
+            if (svg := chart_from_payload(e.data))
+        ],
     )
 
 

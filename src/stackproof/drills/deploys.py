@@ -1,0 +1,104 @@
+"""A deploy drill: the service deployed by the stack's deploy script, watched from outside."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackproof.backends.base import Stack
+from stackproof.drills.releases import Releases
+from stackproof.drills.scripts import OpsScripts, RunningScript, ScriptResult
+from stackproof.drills.timeline import marks_lane, observed_lane, script_lane
+from stackproof.drills.watch import ServiceWatcher
+from stackproof.errors import ServiceStartError
+from stackproof.profile.model import DeployPolicy
+from stackproof.readiness import Check, wait_for
+from stackproof.results.charts import Lane, Mark, timeline_payload
+
+MARGIN_S = 30.0  # beyond the policy's own budget: process start-up under a loaded machine
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    running: RunningScript
+
+    @property
+    def description(self) -> str:
+        return "the deploy script has ended"
+
+    def check(self) -> Check:
+        return Check(self.running.exited(), "running")
+
+
+@dataclass(frozen=True)
+class DeployTarget:
+    stack: Stack
+    service: str
+    releases: Releases
+    scripts: OpsScripts
+    policy: DeployPolicy
+
+    @classmethod
+    def first_of(cls, stack: Stack, workshop: Path) -> DeployTarget:
+        scripts = OpsScripts(stack)
+        ops = scripts.ops
+        if not ops.deploy_services:
+            raise LookupError(
+                "the profile names no service deployed as releases (ops.deploy_services)"
+            )
+        service = ops.deploy_services[0]
+        releases = Releases(ops.releases_dir / service, service, ops.release_entrypoint, workshop)
+        return cls(stack, service, releases, scripts, stack.profile.policy.deploy)
+
+    @property
+    def timeout_s(self) -> float:
+        """Long enough for a deploy that uses its whole budget and rolls back, with margin."""
+        return 2 * self.policy.health_deadline_s + 2 * self.policy.health_interval_s + MARGIN_S
+
+    def deploy(self, artifact: Path) -> ScriptResult:
+        return self.scripts.run("deploy", self.service, str(artifact), timeout_s=self.timeout_s)
+
+    def deploy_until(self, artifact: Path, seen: Callable[[], str | None]) -> ScriptResult:
+        """Deploy, but stop it (SIGKILL) as soon as `seen` reports what the check is after:
+        a violation observed needs no waiting for the rest of the deploy's budget."""
+        running = self.scripts.start("deploy", self.service, str(artifact))
+        try:
+            wait_for(
+                _Ended(running),
+                timeout_s=self.timeout_s,
+                what=f"deploy of {self.service}",
+                give_up=seen,
+            )
+        except ServiceStartError:
+            running.kill()
+        return running.wait(timeout_s=5.0)
+
+    def running(self) -> str | None:
+        return self.releases.running(self.stack.service(self.service).pid)
+
+    def watch(self) -> ServiceWatcher:
+        return ServiceWatcher(self.stack, self.service, self.releases.running)
+
+    def chart(
+        self,
+        title: str,
+        result: ScriptResult,
+        watcher: ServiceWatcher,
+        extra: tuple[Lane, ...] = (),
+    ) -> dict[str, Any]:
+        origin = result.started
+        return timeline_payload(
+            title,
+            [
+                script_lane("deploy script", result.events, origin),
+                observed_lane(f"{self.service} readiness · release", watcher.spans(), origin),
+                *extra,
+                marks_lane("exit", {f"exit {result.exit_code}": result.ended}, origin),
+            ],
+        )
+
+
+def probe_lane(times: list[float], origin: float) -> Lane:
+    return Lane("health probes received", marks=tuple(Mark(t - origin, "probe") for t in times))

@@ -1,0 +1,55 @@
+"""A release that starts and listens but is never ready: every request gets 503.
+
+    python -m stackproof.drills.unready --port N --log FILE
+
+Each request is logged as a JSON line (`t`: monotonic seconds, `path`, `agent`), so a
+drill sees when and how often a deploy polled it (R-DEP-1). Stops on SIGTERM like any service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+_lock = threading.Lock()
+
+
+def make_handler(log: Path) -> type[BaseHTTPRequestHandler]:
+    class Unready(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with _lock, log.open("a", encoding="utf-8") as out:
+                agent = self.headers.get("User-Agent", "")
+                out.write(json.dumps({"t": time.monotonic(), "path": self.path, "agent": agent}))
+                out.write("\n")
+            body = b'{"status": "unready", "failing": ["release"]}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "5")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return Unready
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    args, _ = parser.parse_known_args(argv)  # the service manager's own options are ignored
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.log))
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
