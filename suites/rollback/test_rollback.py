@@ -1,0 +1,338 @@
+"""Deploys that keep the service up (R-DEP-1..4): the stack's own deploy script, for real.
+
+Each destructive test deploys releases of the profile's first deployable service on a stack
+of its own, while a watcher samples the service's readiness, process and release from the
+outside: verdicts rest on what the watcher saw, the script's events draw the timeline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from stackproof.backends import Capability, Stack
+from stackproof.checks.evidence import Evidence
+from stackproof.checks.needs import require
+from stackproof.checks.problems import Problems
+from stackproof.drills.deploys import DeployTarget, probe_lane
+from stackproof.drills.startorder import start_order_problems
+from stackproof.drills.watch import USER_AGENT as WATCHER_AGENT
+from stackproof.profile import Profile
+
+
+def _probe_times(log: Path) -> list[float]:
+    """When the deploy asked the release (the watcher's own samples left out)."""
+    if not log.exists():
+        return []
+    probes = [json.loads(line) for line in log.read_text("utf-8").splitlines() if line]
+    return [p["t"] for p in probes if p.get("agent") != WATCHER_AGENT]
+
+
+@pytest.mark.requirement("R-DEP-4")
+def test_services_start_only_after_their_dependencies_are_ready(
+    stack: Stack, profile: Profile, evidence: Evidence
+) -> None:
+    """Given the stack as it came up: every start came after its links were ready."""
+    require(stack, Capability.CONTROL)
+    events = stack.lifecycle()
+    dependencies = {name: service.links for name, service in profile.services.items()}
+    problems = Problems("start order")
+    for problem in start_order_problems(events, dependencies):
+        problems.add("order", problem)
+    started = {e.service for e in events if e.kind == "spawn"}
+    for name in profile.services:
+        problems.expect(name in started, name, "never started, so its order proves nothing")
+    evidence.add(
+        "lifecycle",
+        [f"{e.at - events[0].at:7.3f} s {e.service} {e.kind} ({e.by})" for e in events],
+    )
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-DEP-1")
+def test_deploy_switches_release_and_keeps_the_running_one_as_rollback_target(
+    deploy_target: DeployTarget, evidence: Evidence
+) -> None:
+    target, releases = deploy_target, deploy_target.releases
+    before = releases.pointed("current")
+    version = releases.new_version("2")
+    artifact = releases.archived(releases.good(version))
+    with target.watch() as watcher:
+        result = target.deploy(artifact)
+    evidence.add("deploy", result.evidence())
+    evidence.add("chart", target.chart(f"deploy of {target.service} {version}", result, watcher))
+    problems = Problems(f"deploy of a good release of {target.service}")
+    problems.expect(result.exit_code == 0, "exit", f"deploy exited {result.exit_code}")
+    problems.expect(
+        releases.pointed("current") == version,
+        "current",
+        f"current → {releases.pointed('current')}, expected {version}",
+    )
+    problems.expect(
+        releases.pointed("previous") == before,
+        "rollback target",
+        f"previous → {releases.pointed('previous')}, expected the running {before}",
+    )
+    problems.expect(
+        before in releases.installed(),
+        "rollback target",
+        f"the running release {before} was not kept ({releases.installed()})",
+    )
+    problems.expect(
+        target.running() == version,
+        "running",
+        f"the process runs {target.running()}, expected {version}",
+    )
+    final = watcher.samples[-1]
+    problems.expect(final.status == 200, "ready", f"readiness {final.status} after the deploy")
+    polls = [e for e in result.events if e.get("event") == "health"]
+    policy = target.policy
+    problems.expect(bool(polls), "polls", "the deploy never polled health")
+    if ready := [e for e in polls if e.get("status") == "200"]:
+        evidence.figure(
+            "deploy_healthy_after_s",
+            ready[0]["elapsed_s"],
+            "s",
+            objective=policy.health_deadline_s,
+            comparison="<=",
+        )
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-DEP-1")
+def test_deploy_polls_an_unready_release_every_interval_until_the_deadline(
+    deploy_target: DeployTarget, evidence: Evidence, tmp_path: Path
+) -> None:
+    """Given a release that runs but never becomes ready: when and how often is it asked?"""
+    target, releases, policy = deploy_target, deploy_target.releases, deploy_target.policy
+    before = releases.pointed("current")
+    probe_log = tmp_path / "probes.jsonl"
+    port = target.stack.service(target.service).endpoint().port
+    version = releases.new_version("unready")
+    with target.watch() as watcher:
+        result = target.deploy(releases.unready(version, port, probe_log))
+    probes = _probe_times(probe_log)
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    span = probes[-1] - probes[0] if probes else 0.0
+    evidence.add("deploy", result.evidence())
+    evidence.add("probe gaps (s)", [round(g, 3) for g in gaps])
+    evidence.add(
+        "chart",
+        target.chart(
+            f"deploy of an unready {target.service} release: polled every "
+            f"{policy.health_interval_s:g} s for at most {policy.health_deadline_s:g} s",
+            result,
+            watcher,
+            (probe_lane(probes, result.started),),
+        ),
+    )
+    problems = Problems("health polling of an unready release")
+    interval, deadline = policy.health_interval_s, policy.health_deadline_s
+    slack = max(1.0, 0.2 * interval)  # a poll may start late on a loaded machine, never early
+    if result.exit_code is None:
+        problems.add(
+            "deadline",
+            f"deploy still running {target.timeout_s:g} s after it began "
+            f"(deadline {deadline:g} s): killed",
+        )
+    problems.expect(len(probes) >= 2, "polls", f"{len(probes)} health probe(s) reached it")
+    problems.expect(
+        span <= deadline + slack,
+        "deadline",
+        f"polled for {span:.1f} s, beyond the {deadline:g} s deadline",
+    )
+    problems.expect(
+        span >= deadline - interval - slack,
+        "deadline",
+        f"gave up after {span:.1f} s, before the {deadline:g} s deadline",
+    )
+    if gaps:
+        problems.expect(
+            min(gaps) >= 0.8 * interval,
+            "interval",
+            f"probes {min(gaps):.2f} s apart, more often than every {interval:g} s",
+        )
+        problems.expect(
+            statistics.median(gaps) <= interval + slack,
+            "interval",
+            f"probes {statistics.median(gaps):.2f} s apart (median), "
+            f"less often than every {interval:g} s",
+        )
+        evidence.figure(
+            "health_poll_interval_min_s", min(gaps), "s", objective=0.8 * interval, comparison=">="
+        )
+    evidence.figure("health_polling_span_s", span, "s", objective=deadline + slack, comparison="<=")
+    problems.expect(
+        result.exit_code not in (0, None),
+        "exit",
+        f"deploy exited {result.exit_code} for a release that never became ready",
+    )
+    problems.expect(
+        target.running() == before,
+        "rollback",
+        f"runs {target.running()} afterwards, expected the previous {before}",
+    )
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-DEP-2")
+def test_a_failing_release_is_replaced_by_the_previous_one(
+    deploy_target: DeployTarget, evidence: Evidence
+) -> None:
+    """Given release 2 deployed over 1, when release 3 crashes at start, then 2 serves again
+    (not 1), within the outage budget, and deploy still exits non-zero."""
+    target, releases, policy = deploy_target, deploy_target.releases, deploy_target.policy
+    second = releases.new_version("2")
+    first_deploy = target.deploy(releases.good(second))
+    if first_deploy.exit_code != 0:
+        pytest.fail(f"the good release {second} did not deploy: {first_deploy.describe()}")
+    third = releases.new_version("3")
+    with target.watch() as watcher:
+        result = target.deploy(releases.crashing(third))
+    evidence.add("deploy", result.evidence())
+    evidence.add(
+        "chart",
+        target.chart(
+            f"deploy of a crashing {target.service} release, rolled back", result, watcher
+        ),
+    )
+    problems = Problems("rollback of a failing release")
+    problems.expect(
+        result.exit_code not in (0, None),
+        "exit",
+        f"deploy exited {result.exit_code}: a rolled-back deploy must fail",
+    )
+    problems.expect(
+        releases.pointed("current") == second,
+        "current",
+        f"current → {releases.pointed('current')}, expected {second}",
+    )
+    problems.expect(
+        target.running() == second,
+        "running",
+        f"the process runs {target.running()}, expected the previous {second}",
+    )
+    served = {s.release for s in watcher.samples if s.status == 200}
+    problems.expect(third not in served, "served", f"the failing {third} answered ready")
+    final = watcher.samples[-1]
+    problems.expect(
+        final.status == 200 and final.release == second,
+        "serving",
+        f"after the deploy: readiness {final.status} from {final.release}",
+    )
+    if (outage := watcher.outage()) is not None:
+        seconds = outage[1] - outage[0]
+        evidence.figure("outage_s", seconds, "s", objective=policy.outage_budget_s, comparison="<=")
+        problems.expect(
+            seconds <= policy.outage_budget_s,
+            "budget",
+            f"unready for {seconds:.1f} s (budget {policy.outage_budget_s:g} s)",
+        )
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-DEP-3")
+def test_an_invalid_artifact_never_takes_the_service_down(
+    deploy_target: DeployTarget, evidence: Evidence
+) -> None:
+    target, releases = deploy_target, deploy_target.releases
+    before = releases.pointed("current")
+    artifacts = {
+        "missing": releases.missing(releases.new_version("missing")),
+        "not executable": releases.not_executable(releases.new_version("noexec")),
+        "corrupt archive": releases.corrupt_archive(releases.new_version("corrupt")),
+        "another service's": releases.of_another_service(releases.new_version("other")),
+    }
+    problems = Problems("deploys of invalid artifacts")
+    with target.watch() as watcher:
+        began = target.stack.lifecycle()
+        for kind, artifact in artifacts.items():
+            result = target.deploy(artifact)
+            evidence.add(f"deploy of a {kind} artifact", result.evidence())
+            problems.expect(
+                result.exit_code not in (0, None),
+                kind,
+                f"deploy exited {result.exit_code} for a {kind} artifact",
+            )
+            problems.expect(
+                releases.pointed("current") == before,
+                kind,
+                f"current → {releases.pointed('current')}, expected {before}",
+            )
+    touched = [e for e in target.stack.lifecycle()[len(began) :] if e.service == target.service]
+    problems.expect(
+        not touched,
+        "service",
+        "the running release was touched: " + ", ".join(f"{e.kind} ({e.by})" for e in touched),
+    )
+    problems.expect(
+        len(watcher.pids()) == 1,
+        "service",
+        f"the service ran as {sorted(watcher.pids())}: it was restarted",
+    )
+    down = watcher.unready()
+    problems.expect(not down, "service", f"readiness dropped {len(down)} time(s)")
+    evidence.add(
+        "chart", target.chart(f"deploys of invalid {target.service} artifacts", result, watcher)
+    )
+    problems.raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-DEP-4")
+def test_deploy_waits_for_healthy_dependencies(
+    deploy_target: DeployTarget, profile: Profile, evidence: Evidence
+) -> None:
+    """Given a hard dependency down, a deploy starts nothing and leaves the running release."""
+    target, releases, stack = deploy_target, deploy_target.releases, deploy_target.stack
+    hard = profile.services[target.service].health.hard_dependencies
+    if not hard:
+        pytest.skip(f"{target.service} names no hard dependency")
+    before = releases.pointed("current")
+    pid = stack.service(target.service).pid
+    problems = Problems("a deploy while a dependency is down")
+    for dependency in hard:
+        stack.service(dependency).stop()
+        seen = len(stack.lifecycle())
+
+        def restarted(since: int = seen) -> str | None:
+            spawned = [e for e in stack.lifecycle()[since:] if e.service == target.service]
+            return f"{target.service} was started" if spawned else None
+
+        try:
+            result = target.deploy_until(releases.good(releases.new_version("2")), restarted)
+        finally:
+            stack.service(dependency).start()
+        evidence.add(f"deploy with {dependency} down", result.evidence())
+        during = stack.lifecycle()[seen:]
+        ordering = start_order_problems(stack.lifecycle(), {target.service: [dependency]})
+        for problem in ordering:
+            problems.add(dependency, problem)
+        started = [e for e in during if e.service == target.service and e.kind == "spawn"]
+        problems.expect(
+            not started,
+            dependency,
+            f"{target.service} was restarted {len(started)} time(s) while {dependency} was down",
+        )
+        problems.expect(
+            result.exit_code not in (0, None),
+            dependency,
+            f"deploy exited {result.exit_code} with {dependency} down",
+        )
+        problems.expect(
+            releases.pointed("current") == before,
+            dependency,
+            f"current → {releases.pointed('current')}, expected {before}",
+        )
+    problems.expect(
+        stack.service(target.service).pid == pid, "service", "the running release was restarted"
+    )
+    problems.raise_if_any()
