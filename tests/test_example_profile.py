@@ -13,7 +13,10 @@ def test_the_notes_example_passes_the_suites(tmp_path: pytest.TempPathFactory) -
     assert run.exit_code == 0, run.output[-4000:]
     covered = run.covered()
     assert {"R-TLS-1", "R-HDR-1", "R-HLT-3"} <= set(covered)
-    assert set(covered.values()) == {"pass"}
+    # It has no database and no ops scripts: the deploy and backup drills skip, saying why.
+    drills = {f"R-DEP-{n}" for n in (1, 2, 3)} | {f"R-BAK-{n}" for n in range(1, 6)} | {"R-SEC-1"}
+    assert {i for i, v in covered.items() if v != "pass"} <= drills
+    assert set(covered.values()) <= {"pass", "skip"}
     results = run.results
     assert results["run"]["profile"] == "notes-example"
     figures = {f["name"] for r in results["requirements"] for f in r["figures"]}

@@ -101,3 +101,26 @@ def test_service_logs_are_kept_with_the_report(reference_run: SuiteRun) -> None:
     }
     own_stacks = [p for p in logs.iterdir() if p.is_dir()]
     assert own_stacks, "destructive tests keep their stacks' logs in subfolders"
+
+
+def test_drills_cover_deploy_and_backup_with_rto_and_rpo_figures(reference_run: SuiteRun) -> None:
+    drills = {f"R-DEP-{n}" for n in range(1, 5)} | {f"R-BAK-{n}" for n in range(1, 6)}
+    assert drills | {"R-SEC-1"} <= set(reference_run.covered())
+    figures = {
+        f["name"]: f
+        for r in reference_run.results["requirements"]
+        if r["id"] in ("R-BAK-4", "R-BAK-5")
+        for f in r["figures"]
+    }
+    for measure, objective in (("rto", 1800.0), ("rpo", 86400.0)):
+        for statistic in ("p50", "p95", "max"):
+            figure = figures[f"{measure}_{statistic}_s"]
+            assert figure["objective"] == objective
+            assert 0 < figure["value"] <= objective
+        assert f"{measure}_drill_1_s" in figures
+    html = (reference_run.run_dir / "report.html").read_text("utf-8")
+    assert "Drills: timelines and distributions" in html
+    assert "RTO over 3 restore drill(s)" in html
+    assert "RPO over 3 restore drill(s)" in html
+    assert "restore drill 1" in html
+    assert "deploy of a crashing bot release, rolled back" in html
