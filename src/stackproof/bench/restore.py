@@ -1,0 +1,324 @@
+"""Restore at scale: throughput and RTO at about 10 MB, 100 MB and 1 GB of generated rows.
+
+For each size, on one reference stack whose database grows from size to size:
+
+- `raw`: `pg_restore` alone (the restore script's flags) of the same dump into an empty
+  database of the same server — the floor any restore procedure stands on;
+- `drill`: the real thing — the database destroyed (killed, wiped), `ops restore` run, RTO =
+  destruction → every service ready again with the generated rows present;
+
+both serial (`--jobs 1`) and with parallel jobs. Figures: MB/s, seconds, and the drill's
+overhead over raw pg_restore (objective: under 10 % at 1 GB), plus RTO per MB from size to
+size (objective: no worse than linear). Reported, never asserted. Dumps are removed after.
+
+Sizes: `STACKPROOF_BENCH_RESTORE_MB` (default "10,100,1000").
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from stackproof.backends.process import ProcessBackend, ProcessStack
+from stackproof.checks.health import dependants, health_endpoint
+from stackproof.drills.scripts import OpsScripts
+from stackproof.profile import load_profile
+from stackproof.readiness import AllOf, Check, HttpStatus, wait_for
+from stackproof.run import RunContext, new_run_id
+
+TABLES = 4  # several tables, so parallel restore jobs have work to share
+INSERT_ROWS = (  # ~170 bytes a row, half of it random: compresses like real text, not like zeros
+    "INSERT INTO bench.{} SELECT g, md5(g::text) || md5(random()::text) || "
+    "md5(random()::text) || md5(random()::text) FROM generate_series(%s, %s) g"
+)
+OVERHEAD_OBJECTIVE = 0.10
+SCRIPT_TIMEOUT_S = 3 * 3600.0
+MB = 1024 * 1024
+
+
+def sizes_mb() -> list[int]:
+    raw = os.environ.get("STACKPROOF_BENCH_RESTORE_MB", "10,100,1000")
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def jobs_to_try() -> list[int]:
+    return [1, max(2, min(4, os.cpu_count() or 1))]
+
+
+def database_bytes(admin: str) -> int:
+    with psycopg.connect(admin, autocommit=True) as connection:
+        row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def grow(admin: str, owner: str, target_bytes: int) -> int:
+    """Add generated rows (owned by the app's role, so its backups see them) up to the size."""
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+        connection.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        for index in range(TABLES):
+            connection.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS bench.{} (id bigint PRIMARY KEY, payload text)"
+                ).format(sql.Identifier(f"ballast_{index}"))
+            )
+        batch = 20_000
+        while True:
+            row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+            assert row is not None
+            if int(row[0]) >= target_bytes:
+                return int(row[0])
+            for index in range(TABLES):
+                table = sql.Identifier(f"ballast_{index}")
+                start = connection.execute(
+                    sql.SQL("SELECT coalesce(max(id), 0) FROM bench.{}").format(table)
+                ).fetchone()
+                assert start is not None
+                connection.execute(
+                    sql.SQL(INSERT_ROWS).format(table),
+                    (start[0] + 1, start[0] + batch),
+                )
+            missing = target_bytes - int(row[0])
+            batch = max(20_000, min(400_000, missing // (TABLES * 250)))
+
+
+def row_count(admin: str) -> int:
+    with psycopg.connect(admin, autocommit=True, connect_timeout=2) as connection:
+        total = 0
+        for index in range(TABLES):
+            found = connection.execute(
+                sql.SQL("SELECT count(*) FROM bench.{}").format(sql.Identifier(f"ballast_{index}"))
+            ).fetchone()
+            total += int(found[0]) if found else 0
+        return total
+
+
+class RowsBack:
+    def __init__(self, stack: ProcessStack, database: str, rows: int) -> None:
+        self.stack, self.database, self.rows = stack, database, rows
+        self.description = f"{rows} generated rows readable"
+
+    def check(self) -> Check:
+        try:
+            found = row_count(self.stack.service(self.database).admin_url())
+        except psycopg.Error as error:
+            return Check(False, type(error).__name__)
+        return Check(found == self.rows, f"{found} rows")
+
+
+def raw_restore(stack: ProcessStack, dump: Path, jobs: int, owner_url: str) -> float:
+    """pg_restore alone into a new empty database of the same server; seconds."""
+    admin = stack.service("postgres").admin_url()
+    target = "bench_raw"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(target)))
+        connection.execute(sql.SQL("CREATE DATABASE {} OWNER stack").format(sql.Identifier(target)))
+    url = owner_url.rsplit("/", 1)[0] + f"/{target}"
+    started = time.monotonic()
+    done = stack.service("postgres").exec(
+        [
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            f"--jobs={jobs}",
+            f"--dbname={url}",
+            str(dump),
+        ],
+        timeout_s=SCRIPT_TIMEOUT_S,
+    )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"raw pg_restore failed: {done.stderr[-500:]}")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(target)))
+    return seconds
+
+
+def drill_restore(
+    stack: ProcessStack, scripts: OpsScripts, dump: Path, jobs: int, rows: int
+) -> dict[str, float]:
+    database = "postgres"
+    condition = AllOf(
+        (
+            *(
+                HttpStatus(health_endpoint(stack, name, "readiness").url, verify=False)
+                for name in dependants(stack, database)
+            ),
+            RowsBack(stack, database, rows),
+        )
+    )
+    destroyed = time.monotonic()
+    stack.service(database).destroy()
+    running = scripts.start("restore", str(dump), "--jobs", str(jobs))
+    wait_for(
+        condition,
+        timeout_s=SCRIPT_TIMEOUT_S,
+        what="restored and ready",
+        interval_s=0.05,
+        give_up=lambda: (
+            None
+            if not running.exited() or condition.check().ok
+            else f"restore ended: {running.wait(1).output[-400:]}"
+        ),
+    )
+    rto = time.monotonic() - destroyed
+    result = running.wait(600)
+    if result.exit_code != 0:
+        raise RuntimeError(f"restore failed: {result.describe()}")
+    restored = result.event("restored_data") or {}
+    return {
+        "rto_s": round(rto, 3),
+        "script_s": round(result.seconds, 3),
+        "script_pg_restore_s": float(restored.get("seconds", 0.0)),
+    }
+
+
+def measure(stack: ProcessStack, target_mb: int, owner_url: str) -> dict[str, Any]:
+    admin = stack.service("postgres").admin_url()
+    size = grow(admin, "stack", target_mb * MB)
+    rows = row_count(admin)
+    scripts = OpsScripts(stack)
+    backup = scripts.run("backup", "--no-retention", timeout_s=SCRIPT_TIMEOUT_S)
+    if backup.exit_code != 0:
+        raise RuntimeError(f"backup failed: {backup.describe()}")
+    written = backup.event("written") or {}
+    dump = Path(str(written["file"]))
+    entry: dict[str, Any] = {
+        "target_mb": target_mb,
+        "database_mb": round(size / MB, 1),
+        "rows": rows,
+        "dump_mb": round(dump.stat().st_size / MB, 1),
+        "backup_s": round(backup.seconds, 3),
+        "runs": [],
+    }
+    for jobs in jobs_to_try():
+        raw = raw_restore(stack, dump, jobs, owner_url)
+        drill = drill_restore(stack, scripts, dump, jobs, rows)
+        entry["runs"].append(
+            {
+                "jobs": jobs,
+                "raw_pg_restore_s": round(raw, 3),
+                **drill,
+                "raw_mb_per_s": round(size / MB / raw, 1),
+                "rto_mb_per_s": round(size / MB / drill["rto_s"], 1),
+                "overhead": round((drill["rto_s"] - raw) / raw, 4),
+            }
+        )
+        print(
+            f"   {target_mb} MB jobs={jobs}: raw {raw:.1f} s, RTO {drill['rto_s']:.1f} s",
+            flush=True,
+        )
+    for stale in dump.parent.glob("*.dump"):
+        stale.unlink()
+    return entry
+
+
+def linearity(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RTO growth from size to size against size growth (<= 1: no worse than linear)."""
+    found = []
+    for before, after in itertools.pairwise(entries):
+        for jobs in jobs_to_try():
+            rto = {
+                e["target_mb"]: r["rto_s"]
+                for e in (before, after)
+                for r in e["runs"]
+                if r["jobs"] == jobs
+            }
+            growth = after["database_mb"] / before["database_mb"]
+            rto_growth = rto[after["target_mb"]] / rto[before["target_mb"]]
+            found.append(
+                {
+                    "from_mb": before["database_mb"],
+                    "to_mb": after["database_mb"],
+                    "jobs": jobs,
+                    "size_growth": round(growth, 2),
+                    "rto_growth": round(rto_growth, 2),
+                    "no_worse_than_linear": rto_growth <= growth,
+                }
+            )
+    return found
+
+
+def write_markdown(document: dict[str, Any], path: Path) -> None:
+    lines = [
+        "# Restore at scale",
+        "",
+        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; PostgreSQL 18 on "
+        "the process backend. RTO = database destroyed → every service ready with the rows "
+        "back (ops restore: provision, pg_restore, migrations check, services started).",
+        "",
+        "| size (DB / dump) | jobs | raw pg_restore | drill RTO | overhead | raw MB/s | RTO MB/s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in document["sizes"]:
+        for run in entry["runs"]:
+            lines.append(
+                f"| {entry['database_mb']} / {entry['dump_mb']} MB | {run['jobs']} "
+                f"| {run['raw_pg_restore_s']:.1f} s | {run['rto_s']:.1f} s "
+                f"| {100 * run['overhead']:.1f} % | {run['raw_mb_per_s']} | {run['rto_mb_per_s']} |"
+            )
+    lines += ["", "RTO growth against size growth (no worse than linear when RTO grows less):", ""]
+    for item in document["linearity"]:
+        lines.append(
+            f"- {item['from_mb']} → {item['to_mb']} MB, jobs={item['jobs']}: size x"
+            f"{item['size_growth']}, RTO x{item['rto_growth']} "
+            f"({'ok' if item['no_worse_than_linear'] else 'WORSE than linear'})"
+        )
+    largest = document["figures"]
+    lines += [
+        "",
+        f"Overhead of the drill over raw pg_restore at the largest size: "
+        f"{100 * largest['overhead_at_largest']:.1f} % (objective: under "
+        f"{100 * OVERHEAD_OBJECTIVE:.0f} %).",
+    ]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def run(root: Path, out: Path) -> dict[str, Any]:
+    profile = load_profile(root / "profiles" / "reference.toml")
+    backend = ProcessBackend()
+    backend.check(profile)
+    entries = []
+    with tempfile.TemporaryDirectory(prefix="stackproof-bench-") as reports:
+        context = RunContext(new_run_id(), Path(reports) / "run")
+        with backend.up(profile, context, "main") as stack:
+            assert isinstance(stack, ProcessStack)
+            postgres = stack.service("postgres").service
+            owner_url = postgres.link_facts(postgres.context.endpoint())["url"]
+            for target in sizes_mb():
+                print(f"== restore bench: {target} MB", flush=True)
+                entries.append(measure(stack, target, owner_url))
+    largest = entries[-1]
+    runs: list[dict[str, Any]] = largest["runs"]
+    best = min(runs, key=lambda r: float(r["overhead"]))
+    document: dict[str, Any] = {
+        "bench": "restore",
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "objectives": {"overhead_at_largest": OVERHEAD_OBJECTIVE, "rto_growth": "<= size growth"},
+        "sizes": entries,
+        "linearity": linearity(entries),
+        "figures": {
+            "overhead_at_largest": max(float(r["overhead"]) for r in runs),
+            "overhead_at_largest_best_jobs": best["overhead"],
+            "rto_largest_s": {r["jobs"]: r["rto_s"] for r in runs},
+        },
+    }
+    document["meets"] = {
+        "overhead": document["figures"]["overhead_at_largest"] < OVERHEAD_OBJECTIVE,
+        "linear": all(item["no_worse_than_linear"] for item in document["linearity"]),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "restore.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+    write_markdown(document, out / "restore.md")
+    return document
