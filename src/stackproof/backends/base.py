@@ -81,6 +81,7 @@ class PublicFront:
 
 
 LifecycleKind = Literal["spawn", "ready", "stop", "kill", "destroy"]
+Actor = Literal["harness", "control"]  # the harness itself, or a script through service control
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ class LifecycleEvent:
     service: str
     kind: LifecycleKind
     at: float
-    by: Literal["harness", "control"] = "harness"
+    by: Actor = "harness"
 
 
 @dataclass(frozen=True, slots=True)

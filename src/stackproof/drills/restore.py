@@ -131,13 +131,19 @@ class RestoreDrill:
 
     def one(self, number: int) -> DrillOutcome:
         started = time.monotonic()
-        self._writes(self.writer.last_acked + self.policy.canary_writes_before_backup)
-        before_backup = self.writer.last_acked
-        backup = self.backup()
-        if backup.exit_code != 0:
-            return DrillOutcome(number, failure=f"the backup failed: {backup.describe()}")
-        backup_end = self.writer.last_acked
-        self._writes(backup_end + self.policy.canary_writes_after_backup)
+        try:
+            self._writes(self.writer.last_acked + self.policy.canary_writes_before_backup)
+            before_backup = self.writer.last_acked
+            backup = self.backup()
+            if backup.exit_code != 0:
+                return DrillOutcome(number, failure=f"the backup failed: {backup.describe()}")
+            backup_end = self.writer.last_acked
+            self._writes(backup_end + self.policy.canary_writes_after_backup)
+        except ServiceStartError as error:
+            return DrillOutcome(
+                number,
+                failure=f"the canary writes stalled ({self.writer.failures} refused): {error}",
+            )
         self.writer.stop()  # writes after the destruction would only land in the restored copy
         admin = self.stack.service(self.database).admin_url()
         source = fingerprint(admin)

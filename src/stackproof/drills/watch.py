@@ -14,6 +14,7 @@ from stackproof.backends.base import Stack
 from stackproof.checks.health import health_endpoint
 
 INTERVAL_S = 0.1
+TIMEOUT_S = 3.0
 # The watcher says who it is, so a service that logs its probes can tell them from the
 # probes of the operation being watched.
 USER_AGENT = "stackproof-watcher"
@@ -25,6 +26,7 @@ class Sample:
     status: int | None  # None: no answer
     pid: int | None
     release: str | None
+    timed_out: bool = False  # no answer in time: slow (a loaded machine), not refused
 
 
 class ServiceWatcher:
@@ -48,17 +50,20 @@ class ServiceWatcher:
 
     def _sample(self) -> Sample:
         at = time.monotonic()
+        timed_out = False
         try:
             status: int | None = httpx.get(
                 self.endpoint.url,
                 verify=self.endpoint.verify,
-                timeout=1.0,
+                timeout=TIMEOUT_S,
                 headers={"User-Agent": USER_AGENT},
             ).status_code
+        except httpx.TimeoutException:
+            status, timed_out = None, True
         except httpx.HTTPError:
             status = None
         pid = self.stack.service(self.service).pid
-        return Sample(at, status, pid, self.release_of(pid))
+        return Sample(at, status, pid, self.release_of(pid), timed_out)
 
     def _watch(self) -> None:
         while True:
@@ -86,8 +91,9 @@ class ServiceWatcher:
     def pids(self) -> set[int]:
         return {s.pid for s in self.samples if s.pid is not None}
 
-    def unready(self) -> list[Sample]:
-        return [s for s in self.samples if s.status != 200]
+    def unready(self, *, definite: bool = False) -> list[Sample]:
+        """Samples that were not 200; `definite`: leave out answers that were only slow."""
+        return [s for s in self.samples if s.status != 200 and not (definite and s.timed_out)]
 
     def outage(self) -> tuple[float, float] | None:
         """From the first sample that was not 200 to the next 200 after the last such one."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof.backends.base import (
+    Actor,
     Capability,
     CapabilityMissingError,
     Endpoint,
@@ -344,7 +345,7 @@ class ProcessStack(Stack):
             self.spawn(name)
         self.await_ready(wave)
 
-    def spawn(self, name: str, by: str = "harness") -> None:
+    def spawn(self, name: str, by: Actor = "harness") -> None:
         service = self._services[name]
         with self._control_lock:
             if name not in self._processes:
@@ -356,17 +357,13 @@ class ProcessStack(Stack):
             self._note(name, "spawn", by)
         self.run.record("process", stack=self.label, service=name, pid=pid)
 
-    def _note(self, name: str, kind: LifecycleKind, by: str) -> None:
+    def _note(self, name: str, kind: LifecycleKind, by: Actor) -> None:
         with self._control_lock:
-            self._events.append(
-                LifecycleEvent(
-                    name, kind, time.monotonic(), "control" if by == "control" else "harness"
-                )
-            )
+            self._events.append(LifecycleEvent(name, kind, time.monotonic(), by))
 
     # --- service control, from the suites and from ops scripts (control.py) ---
 
-    def start_service(self, name: str, *, wait: bool, by: str = "harness") -> None:
+    def start_service(self, name: str, *, wait: bool, by: Actor = "harness") -> None:
         """Run `name` if it does not run; provision it afresh if its state was destroyed."""
         with self._control_lock:
             if self._closing:
@@ -381,18 +378,18 @@ class ProcessStack(Stack):
         if wait or fresh:
             self.await_ready([name], by)
 
-    def stop_service(self, name: str, by: str = "harness") -> None:
+    def stop_service(self, name: str, by: Actor = "harness") -> None:
         with self._control_lock:
             self.process(name).stop(STOP_TIMEOUT_S)
             self._stopped_on_request.add(name)
             self._note(name, "stop", by)
 
-    def kill_service(self, name: str, by: str = "harness") -> None:
+    def kill_service(self, name: str, by: Actor = "harness") -> None:
         with self._control_lock:
             self.process(name).kill()
             self._note(name, "kill", by)
 
-    def destroy_service(self, name: str, by: str = "harness") -> None:
+    def destroy_service(self, name: str, by: Actor = "harness") -> None:
         """SIGKILL, then wipe the service's state: the next start provisions it afresh."""
         with self._control_lock:
             self.process(name).kill()
@@ -431,7 +428,7 @@ class ProcessStack(Stack):
 
         return read
 
-    def await_ready(self, names: Sequence[str], by: str = "harness") -> None:
+    def await_ready(self, names: Sequence[str], by: Actor = "harness") -> None:
         """Wait for `names` side by side; the first failure cancels the other waits."""
         cancel = threading.Event()
 
