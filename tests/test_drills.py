@@ -86,11 +86,14 @@ def test_charts_are_inline_svg_without_scripts_and_survive_odd_payloads() -> Non
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        (b'{"action": "restart", "service": "bot"}', ("restart", "bot", False)),
-        (b'{"action": "start", "service": "postgres", "wait": true}', ("start", "postgres", True)),
+        (b'{"action": "restart", "service": "bot"}', ("restart", ("bot",), False)),
+        (
+            b'{"action": "start", "service": ["auth", "bot"], "wait": true}',
+            ("start", ("auth", "bot"), True),
+        ),
     ],
 )
-def test_control_requests_parse(line: bytes, expected: tuple[str, str, bool]) -> None:
+def test_control_requests_parse(line: bytes, expected: tuple[str, tuple[str, ...], bool]) -> None:
     assert parse_request(line) == expected
 
 
@@ -101,6 +104,8 @@ def test_control_requests_parse(line: bytes, expected: tuple[str, str, bool]) ->
         (b"[1]", "one JSON object"),
         (b'{"action": "rm -rf", "service": "bot"}', "action must be one of"),
         (b'{"action": "stop"}', "service must name"),
+        (b'{"action": "stop", "service": []}', "service must name"),
+        (b'{"action": "stop", "service": ["bot", 3]}', "service must name"),
     ],
 )
 def test_bad_control_requests_say_what_is_wrong(line: bytes, message: str) -> None:

@@ -1,9 +1,9 @@
 """`svcctl`: the service-control command the process backend gives operations scripts.
 
-    svcctl --socket PATH start|stop|restart|status SERVICE [--wait] [--timeout SECONDS]
+    svcctl --socket PATH start|stop|restart|status SERVICE... [--wait] [--timeout SECONDS]
 
-Exit status: 0 done (for `status`: the service runs), 3 `status` of a service that does not
-run, 1 the request failed (the reason goes to stderr), 2 bad usage. Each stack writes a
+Exit status: 0 done (for `status`: every service named runs), 3 `status` of a service that
+does not run, 1 the request failed (the reason goes to stderr), 2 bad usage. Each stack writes a
 ready-made shim, `<ops folder>/svcctl`, with its socket filled in.
 """
 
@@ -48,21 +48,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="svcctl", description=__doc__.splitlines()[0])
     parser.add_argument("--socket", type=Path, required=True)
     parser.add_argument("action", choices=sorted(ACTIONS))
-    parser.add_argument("service")
+    parser.add_argument("services", nargs="+", metavar="SERVICE")
     parser.add_argument("--wait", action="store_true", help="return once the service is ready")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     args = parser.parse_args(argv)
-    payload = {"action": args.action, "service": args.service, "wait": args.wait}
+    payload = {"action": args.action, "service": args.services, "wait": args.wait}
     try:
         answer = request(args.socket, payload, args.timeout)
     except (OSError, ValueError) as error:
         print(f"svcctl: cannot reach the stack at {args.socket}: {error}", file=sys.stderr)
         return 1
+    named = " ".join(args.services)
     if not answer.get("ok"):
-        print(f"svcctl: {args.action} {args.service}: {answer.get('error')}", file=sys.stderr)
+        print(f"svcctl: {args.action} {named}: {answer.get('error')}", file=sys.stderr)
         return 1
-    print(f"{args.service}: {describe(answer)}")
-    if args.action == "status" and answer.get("state") != "running":
+    states: dict[str, dict[str, Any]] = answer.get("services", {})
+    for service, state in states.items():
+        print(f"{service}: {describe(state)}")
+    if args.action == "status" and any(s.get("state") != "running" for s in states.values()):
         return NOT_RUNNING
     return 0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,7 +41,8 @@ from opskit.postgres import Database, tail
 from opskit.service import ControlError, ServiceControl
 
 RESTORED, CONFIG, REFUSED, FAILED = 0, 1, 2, 3
-POLL_S = 0.2  # how often to look for the database and the services while restoring
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+POLL_S = 0.05  # how often to look for the database and the services while restoring
 USER_RELATIONS = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
@@ -122,9 +124,8 @@ class Restore:
             )
 
     def services_down(self) -> None:
-        for service in self.services if self.control else []:
-            assert self.control is not None
-            self.control.stop(service)
+        if self.control is not None and self.services:
+            self.control.stop(*self.services)
         self.events.emit("services_stopped", ", ".join(self.services), services=self.services)
 
     def pg_restore(self, backup: Path) -> None:
@@ -148,40 +149,56 @@ class Restore:
             seconds=round(time.monotonic() - started, 3),
         )
 
+    def pending(self, step: Mapping[str, Any]) -> bool:
+        """Whether a schema's ledger lacks a migration its folder holds. Without `schema` and
+        `folder` in the step, always (its command then decides)."""
+        schema, folder = step.get("schema"), step.get("folder")
+        if not isinstance(schema, str) or not isinstance(folder, str):
+            return True
+        if not IDENTIFIER.fullmatch(schema):
+            raise ConfigError(f"restore.migrate: schema {schema!r} is not a plain SQL name")
+        expected = {p.stem for p in (Path(str(step.get("cwd", "."))) / folder).glob("[0-9]*.sql")}
+        if not expected:
+            raise ConfigError(f"restore.migrate: {folder} holds no migrations (check cwd, folder)")
+        try:
+            applied = set(
+                self.database.query(f'SELECT version FROM "{schema}".schema_migrations').split()  # noqa: S608 - a checked identifier
+            )
+        except RuntimeError:  # no ledger at all: the schema is missing
+            return True
+        return not expected <= applied
+
     def migrate(self) -> None:
-        """Run the migration commands side by side; each must succeed."""
+        """The migrations check: every ledger up to date, or its migrations run now (side by
+        side; each must succeed)."""
         env = {**os.environ, "DATABASE_URL": self.config.text("database.url")}
         running = []
         for index, step in enumerate(self.migrations):
             argv = step.get("argv")
             if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
                 raise ConfigError(f"restore.migrate[{index}].argv must be a list of strings")
+            if not self.pending(step):
+                continue
             cwd = str(step.get("cwd", "."))
-            running.append(
-                (
-                    argv,
-                    subprocess.Popen(
-                        argv,
-                        cwd=cwd,
-                        env=env,
-                        text=True,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT,
-                    ),
-                )
+            process = subprocess.Popen(
+                argv, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
             )
+            running.append((argv, process))
         for argv, process in running:
             output, _ = process.communicate(timeout=self.timeout_s)
             if process.returncode != 0:
                 raise RestoreFailed(
                     FAILED, f"migrations check `{' '.join(argv[-2:])}` failed: {tail(output)}"
                 )
-        self.events.emit("migrations_ok", f"{len(running)} schema(s)")
+        self.events.emit(
+            "migrations_ok",
+            f"{len(self.migrations)} schema(s), {len(running)} migrated",
+            migrated=len(running),
+        )
 
     def services_up(self) -> None:
-        for service in self.services if self.control else []:
-            assert self.control is not None
-            self.control.start(service)
+        if self.control is not None and self.services:
+            self.control.start(*self.services)
         self.events.emit("services_started", ", ".join(self.services))
         for service, url in self.ready.items():
             took = wait_until(

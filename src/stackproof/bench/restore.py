@@ -11,7 +11,10 @@ both serial (`--jobs 1`) and with parallel jobs. Figures: MB/s, seconds, and the
 overhead over raw pg_restore (objective: under 10 % at 1 GB), plus RTO per MB from size to
 size (objective: no worse than linear). Reported, never asserted. Dumps are removed after.
 
-Sizes: `STACKPROOF_BENCH_RESTORE_MB` (default "10,100,1000").
+Sizes: `STACKPROOF_BENCH_RESTORE_MB` (default "10,100,1000"); each figure is the median of
+`STACKPROOF_BENCH_RESTORE_REPEAT` runs (default 3). Two overheads are reported: the drill's
+(RTO - raw pg_restore: provisioning, checks, services restarted and ready) and the restore
+script's own (its total - its pg_restore step).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -48,6 +52,11 @@ MB = 1024 * 1024
 def sizes_mb() -> list[int]:
     raw = os.environ.get("STACKPROOF_BENCH_RESTORE_MB", "10,100,1000")
     return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def repeats() -> int:
+    """Each measure is the median of this many runs (the machine is shared: it is noisy)."""
+    return max(1, int(os.environ.get("STACKPROOF_BENCH_RESTORE_REPEAT", "3")))
 
 
 def jobs_to_try() -> list[int]:
@@ -213,20 +222,31 @@ def measure(stack: ProcessStack, target_mb: int, owner_url: str) -> dict[str, An
         "runs": [],
     }
     for jobs in jobs_to_try():
-        raw = raw_restore(stack, dump, jobs, owner_url)
-        drill = drill_restore(stack, scripts, dump, jobs, rows)
+        raws, drills = [], []
+        for _ in range(repeats()):
+            raws.append(raw_restore(stack, dump, jobs, owner_url))
+            drills.append(drill_restore(stack, scripts, dump, jobs, rows))
+        raw = statistics.median(raws)
+        rto = statistics.median(d["rto_s"] for d in drills)
+        script = statistics.median(d["script_s"] for d in drills)
+        script_restore = statistics.median(d["script_pg_restore_s"] for d in drills)
         entry["runs"].append(
             {
                 "jobs": jobs,
                 "raw_pg_restore_s": round(raw, 3),
-                **drill,
+                "rto_s": round(rto, 3),
+                "script_s": round(script, 3),
+                "script_pg_restore_s": round(script_restore, 3),
                 "raw_mb_per_s": round(size / MB / raw, 1),
-                "rto_mb_per_s": round(size / MB / drill["rto_s"], 1),
-                "overhead": round((drill["rto_s"] - raw) / raw, 4),
+                "rto_mb_per_s": round(size / MB / rto, 1),
+                "overhead": round((rto - raw) / raw, 4),
+                "script_overhead": round((script - script_restore) / script_restore, 4),
+                "samples": {"raw_s": [round(r, 3) for r in raws], "drills": drills},
             }
         )
         print(
-            f"   {target_mb} MB jobs={jobs}: raw {raw:.1f} s, RTO {drill['rto_s']:.1f} s",
+            f"   {target_mb} MB jobs={jobs}: raw {raw:.1f} s, RTO {rto:.1f} s "
+            f"(medians of {repeats()})",
             flush=True,
         )
     for stale in dump.parent.glob("*.dump"):
@@ -249,8 +269,8 @@ def linearity(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rto_growth = rto[after["target_mb"]] / rto[before["target_mb"]]
             found.append(
                 {
-                    "from_mb": before["database_mb"],
-                    "to_mb": after["database_mb"],
+                    "from_mb": before["generated_mb"],
+                    "to_mb": after["generated_mb"],
                     "jobs": jobs,
                     "size_growth": round(growth, 2),
                     "rto_growth": round(rto_growth, 2),
@@ -264,13 +284,14 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
     lines = [
         "# Restore at scale",
         "",
-        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; PostgreSQL 18 on "
+        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average "
+        f"{document['load_average']} at the start; PostgreSQL 18 on "
         "the process backend. RTO = database destroyed → every service ready with the rows "
         "back (ops restore: provision, pg_restore, migrations check, services started).",
         "",
-        "| generated rows / database / dump | jobs | raw pg_restore | drill RTO | overhead "
-        "| raw MB/s | RTO MB/s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| generated rows / database / dump | jobs | raw pg_restore | drill RTO | RTO overhead "
+        "| script's own overhead | raw MB/s | RTO MB/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for entry in document["sizes"]:
         for run in entry["runs"]:
@@ -278,7 +299,8 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
                 f"| {entry['generated_mb']} / {entry['database_mb']} / {entry['dump_mb']} MB "
                 f"| {run['jobs']} "
                 f"| {run['raw_pg_restore_s']:.1f} s | {run['rto_s']:.1f} s "
-                f"| {100 * run['overhead']:.1f} % | {run['raw_mb_per_s']} | {run['rto_mb_per_s']} |"
+                f"| {100 * run['overhead']:.1f} % | {100 * run['script_overhead']:.1f} % "
+                f"| {run['raw_mb_per_s']} | {run['rto_mb_per_s']} |"
             )
     lines += ["", "RTO growth against size growth (no worse than linear when RTO grows less):", ""]
     for item in document["linearity"]:
@@ -290,14 +312,17 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
     largest = document["figures"]
     lines += [
         "",
-        f"Overhead of the drill over raw pg_restore at the largest size: "
-        f"{100 * largest['overhead_at_largest']:.1f} % (objective: under "
-        f"{100 * OVERHEAD_OBJECTIVE:.0f} %).",
+        f"At the largest size, worst over the job counts: the drill's RTO "
+        f"{100 * largest['overhead_at_largest']:.1f} % over raw pg_restore, the restore "
+        f"script's own work {100 * largest['script_overhead_at_largest']:.1f} % over its "
+        f"pg_restore step (objective: under {100 * OVERHEAD_OBJECTIVE:.0f} %). Medians of "
+        f"{document['repeats']} runs each.",
     ]
     path.write_text("\n".join(lines) + "\n", "utf-8")
 
 
 def run(root: Path, out: Path) -> dict[str, Any]:
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     profile = load_profile(root / "profiles" / "reference.toml")
     backend = ProcessBackend()
     backend.check(profile)
@@ -317,17 +342,21 @@ def run(root: Path, out: Path) -> dict[str, Any]:
     document: dict[str, Any] = {
         "bench": "restore",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "load_average": load_before,
+        "repeats": repeats(),
         "objectives": {"overhead_at_largest": OVERHEAD_OBJECTIVE, "rto_growth": "<= size growth"},
         "sizes": entries,
         "linearity": linearity(entries),
         "figures": {
             "overhead_at_largest": max(float(r["overhead"]) for r in runs),
             "overhead_at_largest_best_jobs": best["overhead"],
+            "script_overhead_at_largest": max(float(r["script_overhead"]) for r in runs),
             "rto_largest_s": {r["jobs"]: r["rto_s"] for r in runs},
         },
     }
     document["meets"] = {
         "overhead": document["figures"]["overhead_at_largest"] < OVERHEAD_OBJECTIVE,
+        "script_overhead": document["figures"]["script_overhead_at_largest"] < OVERHEAD_OBJECTIVE,
         "linear": all(item["no_worse_than_linear"] for item in document["linearity"]),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Service control: `<command> start|stop|restart|status <service>`, like systemctl.
+"""Service control: `<command> start|stop|restart|status SERVICE...`, like systemctl.
 
 The command comes from the config (`service_control`): `svcctl` of a stackproof stack, a
 wrapper around `systemctl` or `docker compose` on a server. `status` prints the state and
@@ -40,11 +40,12 @@ class ServiceControl:
             raise ControlError(f"`{' '.join(args)}` failed ({done.returncode}): {said}")
         return done.stdout.strip()
 
-    def start(self, service: str, *, wait: bool = False) -> str:
-        return self._act("start", service, *(["--wait"] if wait else []))
+    def start(self, *services: str, wait: bool = False) -> str:
+        return self._act("start", *services, *(["--wait"] if wait else []))
 
-    def stop(self, service: str) -> str:
-        return self._act("stop", service)
+    def stop(self, *services: str) -> str:
+        """Several at once: the service manager stops them side by side."""
+        return self._act("stop", *services)
 
     def restart(self, service: str) -> str:
         return self._act("restart", service)

@@ -5,10 +5,12 @@ call `systemctl` or `docker compose` elsewhere: `<ops folder>/svcctl restart bot
 `stackproof.svcctl`). One JSON line each way over a Unix socket in the stack's ops folder, which is
 mode 0700, so only the run's own user can connect (client: `stackproof.svcctl`):
 
-    → {"action": "start" | "stop" | "restart" | "status", "service": "bot", "wait": false}
-    ← {"ok": true, "state": "running" | "stopped" | "exited", "pid": 123, "exit_code": null}
+    → {"action": "start" | "stop" | "restart" | "status", "service": ["auth", "bot"], "wait": false}
+    ← {"ok": true, "services": {"auth": {"state": "running" | "stopped" | "exited",
+                                          "pid": 123, "exit_code": null}, ...}}
     ← {"ok": false, "error": "what went wrong"}
 
+Several services in one request are stopped side by side (like `systemctl stop a b`).
 `start` and `restart` return once the process runs (`wait`: once it is ready), like
 `systemctl restart` of a simple unit: a deploy polls health itself. A service whose state was
 destroyed is provisioned afresh on `start`, which then always waits (it must be bootstrapped).
@@ -31,11 +33,11 @@ from stackproof.svcctl import ACTIONS
 MAX_REQUEST_BYTES = 4096
 
 Answer = dict[str, Any]
-Handler = Callable[[str, str, bool], Answer]  # (action, service, wait) → answer
+Handler = Callable[[str, tuple[str, ...], bool], Answer]  # (action, services, wait) → answer
 
 
-def parse_request(line: bytes) -> tuple[str, str, bool]:
-    """The action, service and wait flag of one request line; ValueError says what is wrong."""
+def parse_request(line: bytes) -> tuple[str, tuple[str, ...], bool]:
+    """The action, services and wait flag of a request line; ValueError says what is wrong."""
     try:
         request = json.loads(line)
     except ValueError:
@@ -45,9 +47,10 @@ def parse_request(line: bytes) -> tuple[str, str, bool]:
     action, service, wait = request.get("action"), request.get("service"), request.get("wait")
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(sorted(ACTIONS))}, got {action!r}")
-    if not isinstance(service, str) or not service:
-        raise ValueError("service must name a service of the stack")
-    return action, service, bool(wait)
+    names = [service] if isinstance(service, str) else service
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError("service must name a service of the stack (or a list of them)")
+    return action, tuple(names), bool(wait)
 
 
 class _RequestHandler(socketserver.StreamRequestHandler):

@@ -379,8 +379,10 @@ class ProcessStack(Stack):
             self.await_ready([name], by)
 
     def stop_service(self, name: str, by: Actor = "harness") -> None:
+        # The process has a lock of its own; holding the stack's while it exits would make
+        # side-by-side stops wait for each other.
+        self.process(name).stop(STOP_TIMEOUT_S)
         with self._control_lock:
-            self.process(name).stop(STOP_TIMEOUT_S)
             self._stopped_on_request.add(name)
             self._note(name, "stop", by)
 
@@ -403,23 +405,32 @@ class ProcessStack(Stack):
     def service_state(self, name: str) -> Answer:
         process = self._processes.get(name)
         if process is None or name in self._destroyed:
-            return {"ok": True, "state": "stopped", "pid": None, "exit_code": None}
+            return {"state": "stopped", "pid": None, "exit_code": None}
         if process.running():
-            return {"ok": True, "state": "running", "pid": process.pid, "exit_code": None}
+            return {"state": "running", "pid": process.pid, "exit_code": None}
         state = "stopped" if name in self._stopped_on_request else "exited"
-        return {"ok": True, "state": state, "pid": None, "exit_code": process.exit_code()}
+        return {"state": state, "pid": None, "exit_code": process.exit_code()}
 
-    def _control(self, action: str, name: str, wait: bool) -> Answer:
+    def _control(self, action: str, names: tuple[str, ...], wait: bool) -> Answer:
         """Answer one request of an ops script (runs on the control thread)."""
-        if name not in self._services:
-            raise KeyError(f"no service {name!r} (the stack has {', '.join(self._services)})")
-        if name not in self._processes:
-            raise ServiceStartError(f"{name} has not been started by the stack yet")
+        for name in names:
+            if name not in self._services:
+                known = ", ".join(self._services)
+                raise KeyError(f"no service {name!r} (the stack has {known})")
+            if name not in self._processes:
+                raise ServiceStartError(f"{name} has not been started by the stack yet")
         if action in ("stop", "restart"):
-            self.stop_service(name, by="control")
+            # Side by side: each waits for its own graceful exit. Stopping spawns nothing,
+            # so plain threads may do it.
+            with ThreadPoolExecutor(max_workers=len(names)) as pool:
+                for done in [pool.submit(self.stop_service, n, "control") for n in names]:
+                    done.result()
         if action in ("start", "restart"):
-            self.start_service(name, wait=wait, by="control")
-        return self.service_state(name)
+            for name in names:  # a destroyed service is provisioned and awaited here
+                self.start_service(name, wait=False, by="control")
+            if wait:
+                self.await_ready(list(names), "control")
+        return {"ok": True, "services": {n: self.service_state(n) for n in names}}
 
     def _log_tail(self, name: str) -> Callable[[], str]:
         def read() -> str:
