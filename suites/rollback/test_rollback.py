@@ -18,7 +18,7 @@ from stackproof.backends import Capability, Stack
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.needs import require
 from stackproof.checks.problems import Problems
-from stackproof.drills.deploys import DeployTarget, probe_lane
+from stackproof.drills.deploys import DeployTarget
 from stackproof.drills.startorder import start_order_problems
 from stackproof.drills.watch import USER_AGENT as WATCHER_AGENT
 from stackproof.profile import Profile
@@ -65,7 +65,10 @@ def test_deploy_switches_release_and_keeps_the_running_one_as_rollback_target(
     with target.watch() as watcher:
         result = target.deploy(artifact)
     evidence.add("deploy", result.evidence())
-    evidence.add("chart", target.chart(f"deploy of {target.service} {version}", result, watcher))
+    evidence.add(
+        "chart",
+        target.chart(f"deploy of {target.service} {version}", [("deploy", result)], watcher),
+    )
     problems = Problems(f"deploy of a good release of {target.service}")
     problems.expect(result.exit_code == 0, "exit", f"deploy exited {result.exit_code}")
     problems.expect(
@@ -136,9 +139,9 @@ def test_deploy_polls_an_unready_release_every_interval_until_the_deadline(
         target.chart(
             f"deploy of an unready {target.service} release: polled every "
             f"{policy.health_interval_s:g} s for at most {policy.health_deadline_s:g} s",
-            result,
+            [("deploy", result)],
             watcher,
-            (probe_lane(probes, result.started),),
+            probes,
         ),
     )
     problems = Problems("health polling of an unready release")
@@ -203,7 +206,9 @@ def test_a_failing_release_is_replaced_by_the_previous_one(
     evidence.add(
         "chart",
         target.chart(
-            f"deploy of a crashing {target.service} release, rolled back", result, watcher
+            f"deploy of a crashing {target.service} release, rolled back",
+            [("deploy", result)],
+            watcher,
         ),
     )
     problems = Problems("rollback of a failing release")
@@ -255,10 +260,12 @@ def test_an_invalid_artifact_never_takes_the_service_down(
         "another service's": releases.of_another_service(releases.new_version("other")),
     }
     problems = Problems("deploys of invalid artifacts")
+    results = []
     with target.watch() as watcher:
         began = target.stack.lifecycle()
         for kind, artifact in artifacts.items():
             result = target.deploy(artifact)
+            results.append((kind, result))
             evidence.add(f"deploy of a {kind} artifact", result.evidence())
             problems.expect(
                 result.exit_code not in (0, None),
@@ -284,7 +291,7 @@ def test_an_invalid_artifact_never_takes_the_service_down(
     down = watcher.unready(definite=True)
     problems.expect(not down, "service", f"readiness dropped {len(down)} time(s)")
     evidence.add(
-        "chart", target.chart(f"deploys of invalid {target.service} artifacts", result, watcher)
+        "chart", target.chart(f"deploys of invalid {target.service} artifacts", results, watcher)
     )
     problems.raise_if_any()
 

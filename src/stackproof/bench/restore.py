@@ -45,6 +45,7 @@ INSERT_ROWS = (  # ~170 bytes a row, half of it random: compresses like real tex
     "md5(random()::text) || md5(random()::text) FROM generate_series(%s::bigint, %s::bigint) g"
 )
 OVERHEAD_OBJECTIVE = 0.10
+OBJECTIVE_SIZE_MB = 1000
 SCRIPT_TIMEOUT_S = 3 * 3600.0
 MB = 1024 * 1024
 
@@ -109,28 +110,32 @@ def grow(admin: str, owner: str, target_bytes: int) -> int:
         return size
 
 
-def row_count(admin: str) -> int:
+def newest_ids(admin: str) -> tuple[int, ...]:
+    """The highest id of each generated table: ids are contiguous, so equal highest ids mean
+    every row is back — an index lookup, where count(*) would scan a gigabyte per look."""
     with psycopg.connect(admin, autocommit=True, connect_timeout=2) as connection:
-        total = 0
+        found = []
         for index in range(TABLES):
-            found = connection.execute(
-                sql.SQL("SELECT count(*) FROM bench.{}").format(sql.Identifier(f"ballast_{index}"))
+            row = connection.execute(
+                sql.SQL("SELECT coalesce(max(id), 0) FROM bench.{}").format(
+                    sql.Identifier(f"ballast_{index}")
+                )
             ).fetchone()
-            total += int(found[0]) if found else 0
-        return total
+            found.append(int(row[0]) if row else 0)
+        return tuple(found)
 
 
 class RowsBack:
-    def __init__(self, stack: ProcessStack, database: str, rows: int) -> None:
-        self.stack, self.database, self.rows = stack, database, rows
-        self.description = f"{rows} generated rows readable"
+    def __init__(self, stack: ProcessStack, database: str, ids: tuple[int, ...]) -> None:
+        self.stack, self.database, self.ids = stack, database, ids
+        self.description = f"the generated rows back (highest ids {ids})"
 
     def check(self) -> Check:
         try:
-            found = row_count(self.stack.service(self.database).admin_url())
+            found = newest_ids(self.stack.service(self.database).admin_url())
         except psycopg.Error as error:
             return Check(False, type(error).__name__)
-        return Check(found == self.rows, f"{found} rows")
+        return Check(found == self.ids, f"highest ids {found}")
 
 
 def raw_restore(stack: ProcessStack, dump: Path, jobs: int, owner_url: str) -> float:
@@ -163,7 +168,7 @@ def raw_restore(stack: ProcessStack, dump: Path, jobs: int, owner_url: str) -> f
 
 
 def drill_restore(
-    stack: ProcessStack, scripts: OpsScripts, dump: Path, jobs: int, rows: int
+    stack: ProcessStack, scripts: OpsScripts, dump: Path, jobs: int, ids: tuple[int, ...]
 ) -> dict[str, float]:
     database = "postgres"
     condition = AllOf(
@@ -172,7 +177,7 @@ def drill_restore(
                 HttpStatus(health_endpoint(stack, name, "readiness").url, verify=False)
                 for name in dependants(stack, database)
             ),
-            RowsBack(stack, database, rows),
+            RowsBack(stack, database, ids),
         )
     )
     destroyed = time.monotonic()
@@ -194,10 +199,14 @@ def drill_restore(
     if result.exit_code != 0:
         raise RuntimeError(f"restore failed: {result.describe()}")
     restored = result.event("restored_data") or {}
+    steps = {e["event"]: e["t"] for e in result.events if "t" in e}
     return {
         "rto_s": round(rto, 3),
         "script_s": round(result.seconds, 3),
         "script_pg_restore_s": float(restored.get("seconds", 0.0)),
+        # where the restore's fixed cost goes (seconds)
+        "database_up_s": round(steps.get("database_up", 0.0) - steps.get("start", 0.0), 3),
+        "services_back_s": round(steps.get("done", 0.0) - steps.get("migrations_ok", 0.0), 3),
     }
 
 
@@ -205,7 +214,8 @@ def measure(stack: ProcessStack, target_mb: int, owner_url: str) -> dict[str, An
     admin = stack.service("postgres").admin_url()
     size = grow(admin, "stack", target_mb * MB)
     database = database_bytes(admin)
-    rows = row_count(admin)
+    ids = newest_ids(admin)
+    rows = sum(ids)
     scripts = OpsScripts(stack)
     backup = scripts.run("backup", "--no-retention", timeout_s=SCRIPT_TIMEOUT_S)
     if backup.exit_code != 0:
@@ -225,14 +235,19 @@ def measure(stack: ProcessStack, target_mb: int, owner_url: str) -> dict[str, An
         raws, drills = [], []
         for _ in range(repeats()):
             raws.append(raw_restore(stack, dump, jobs, owner_url))
-            drills.append(drill_restore(stack, scripts, dump, jobs, rows))
+            drills.append(drill_restore(stack, scripts, dump, jobs, ids))
         raw = statistics.median(raws)
         rto = statistics.median(d["rto_s"] for d in drills)
         script = statistics.median(d["script_s"] for d in drills)
         script_restore = statistics.median(d["script_pg_restore_s"] for d in drills)
+        fixed = {
+            key: round(statistics.median(d[key] for d in drills), 3)
+            for key in ("database_up_s", "services_back_s")
+        }
         entry["runs"].append(
             {
                 "jobs": jobs,
+                **fixed,
                 "raw_pg_restore_s": round(raw, 3),
                 "rto_s": round(rto, 3),
                 "script_s": round(script, 3),
@@ -241,6 +256,7 @@ def measure(stack: ProcessStack, target_mb: int, owner_url: str) -> dict[str, An
                 "rto_mb_per_s": round(size / MB / rto, 1),
                 "overhead": round((rto - raw) / raw, 4),
                 "script_overhead": round((script - script_restore) / script_restore, 4),
+                "measurement_s": round(rto - script, 3),
                 "samples": {"raw_s": [round(r, 3) for r in raws], "drills": drills},
             }
         )
@@ -302,6 +318,22 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
                 f"| {100 * run['overhead']:.1f} % | {100 * run['script_overhead']:.1f} % "
                 f"| {run['raw_mb_per_s']} | {run['rto_mb_per_s']} |"
             )
+    lines += [
+        "",
+        "Where the fixed cost goes (medians): the database provisioned afresh and checked "
+        "empty; the services started and ready after the migrations check; the harness's "
+        "own measurement (RTO minus the restore script's run time: destroying, starting "
+        "the script, seeing the rows back).",
+        "",
+        "| size | jobs | database up | services back | measurement |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for entry in document["sizes"]:
+        for run in entry["runs"]:
+            lines.append(
+                f"| {entry['generated_mb']} MB | {run['jobs']} | {run['database_up_s']:.2f} s "
+                f"| {run['services_back_s']:.2f} s | {run['measurement_s']:.2f} s |"
+            )
     lines += ["", "RTO growth against size growth (no worse than linear when RTO grows less):", ""]
     for item in document["linearity"]:
         lines.append(
@@ -309,14 +341,16 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
             f"{item['size_growth']}, RTO x{item['rto_growth']} "
             f"({'ok' if item['no_worse_than_linear'] else 'WORSE than linear'})"
         )
-    largest = document["figures"]
+    figures = document["figures"]
     lines += [
         "",
-        f"At the largest size, worst over the job counts: the drill's RTO "
-        f"{100 * largest['overhead_at_largest']:.1f} % over raw pg_restore, the restore "
-        f"script's own work {100 * largest['script_overhead_at_largest']:.1f} % over its "
-        f"pg_restore step (objective: under {100 * OVERHEAD_OBJECTIVE:.0f} %). Medians of "
-        f"{document['repeats']} runs each.",
+        f"At {figures['judged_size_mb']} MB, worst over the job counts (objective: under "
+        f"{100 * OVERHEAD_OBJECTIVE:.0f} %): the drill's RTO is "
+        f"{100 * figures['overhead']:.1f} % over raw pg_restore (best job count "
+        f"{100 * figures['overhead_best_jobs']:.1f} %); the restore script's own work "
+        f"{100 * figures['script_overhead']:.1f} % over its pg_restore step; the harness's "
+        f"measurement {100 * figures['measurement_overhead']:.1f} % of the RTO. "
+        f"Medians of {document['repeats']} runs each.",
     ]
     path.write_text("\n".join(lines) + "\n", "utf-8")
 
@@ -336,27 +370,37 @@ def run(root: Path, out: Path) -> dict[str, Any]:
             for target in sizes_mb():
                 print(f"== restore bench: {target} MB", flush=True)
                 entries.append(measure(stack, target, owner_url))
-    largest = entries[-1]
-    runs: list[dict[str, Any]] = largest["runs"]
-    best = min(runs, key=lambda r: float(r["overhead"]))
+    judged = next((e for e in entries if e["target_mb"] == OBJECTIVE_SIZE_MB), entries[-1])
+    runs: list[dict[str, Any]] = judged["runs"]
     document: dict[str, Any] = {
         "bench": "restore",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "load_average": load_before,
         "repeats": repeats(),
-        "objectives": {"overhead_at_largest": OVERHEAD_OBJECTIVE, "rto_growth": "<= size growth"},
+        "objectives": {
+            "overhead_at_mb": OBJECTIVE_SIZE_MB,
+            "overhead": OVERHEAD_OBJECTIVE,
+            "rto_growth": "<= size growth",
+        },
         "sizes": entries,
         "linearity": linearity(entries),
         "figures": {
-            "overhead_at_largest": max(float(r["overhead"]) for r in runs),
-            "overhead_at_largest_best_jobs": best["overhead"],
-            "script_overhead_at_largest": max(float(r["script_overhead"]) for r in runs),
-            "rto_largest_s": {r["jobs"]: r["rto_s"] for r in runs},
+            "judged_size_mb": judged["generated_mb"],
+            "overhead": max(float(r["overhead"]) for r in runs),
+            "overhead_best_jobs": min(float(r["overhead"]) for r in runs),
+            "script_overhead": max(float(r["script_overhead"]) for r in runs),
+            "measurement_overhead": max(float(r["measurement_s"]) / r["rto_s"] for r in runs),
+            "rto_s": {r["jobs"]: r["rto_s"] for r in runs},
+            "overhead_by_size": {
+                e["target_mb"]: {r["jobs"]: r["overhead"] for r in e["runs"]} for e in entries
+            },
         },
     }
+    figures = document["figures"]
     document["meets"] = {
-        "overhead": document["figures"]["overhead_at_largest"] < OVERHEAD_OBJECTIVE,
-        "script_overhead": document["figures"]["script_overhead_at_largest"] < OVERHEAD_OBJECTIVE,
+        "overhead": figures["overhead"] < OVERHEAD_OBJECTIVE,
+        "script_overhead": figures["script_overhead"] < OVERHEAD_OBJECTIVE,
+        "measurement_overhead": figures["measurement_overhead"] < OVERHEAD_OBJECTIVE,
         "linear": all(item["no_worse_than_linear"] for item in document["linearity"]),
     }
     out.mkdir(parents=True, exist_ok=True)

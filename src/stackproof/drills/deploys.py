@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,18 +84,27 @@ class DeployTarget:
     def chart(
         self,
         title: str,
-        result: ScriptResult,
+        results: Sequence[tuple[str, ScriptResult]],
         watcher: ServiceWatcher,
-        extra: tuple[Lane, ...] = (),
+        probes: Sequence[float] = (),
     ) -> dict[str, Any]:
-        origin = result.started
+        """The deploy script's steps (one lane per run) over what the watcher saw, and the
+        health probes a release received (monotonic times), if it logged them."""
+        origin = min([r.started for _, r in results] + [s.at for s in watcher.samples[:1]])
         return timeline_payload(
             title,
             [
-                script_lane("deploy script", result.events, origin),
+                *(script_lane(label, result.events, origin) for label, result in results),
                 observed_lane(f"{self.service} readiness · release", watcher.spans(), origin),
-                *extra,
-                marks_lane("exit", {f"exit {result.exit_code}": result.ended}, origin),
+                *([probe_lane(list(probes), origin)] if probes else []),
+                marks_lane(
+                    "exit",
+                    {
+                        f"{label}: exit {result.exit_code}": result.ended
+                        for label, result in results
+                    },
+                    origin,
+                ),
             ],
         )
 

@@ -25,11 +25,12 @@ OK_EVENTS = frozenset({"deployed", "done", "written", "ready", "healthy"})
 
 
 def script_lane(label: str, events: Sequence[Mapping[str, Any]], origin: float) -> Lane:
-    """One span per step (from one event to the next), health polls and the end as marks."""
+    """One span per step, named by the event that ends it (the span up to `database_up` is
+    the database coming up); health polls and the end as marks."""
     timed = [e for e in events if isinstance(e.get("t"), int | float)]
     spans, marks = [], []
     for event, following in pairwise(timed):
-        name = str(event["event"])
+        name = str(following["event"])
         tone = "bad" if name in BAD_EVENTS else "ok" if name in OK_EVENTS else "info"
         spans.append(Span(event["t"] - origin, following["t"] - origin, name, tone))
     for event in timed:

@@ -171,7 +171,8 @@ def timeline_chart(title: str, lanes: Sequence[Lane]) -> str:
         parts.append(
             f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{axis_y}" '
             f'stroke="#ccc" stroke-dasharray="2,3"/>'
-            f'<text x="{x(tick):.1f}" y="{axis_y + 12}" text-anchor="middle">{tick:g} s</text>'
+            f'<text x="{x(tick):.1f}" y="{axis_y + 12}" text-anchor="middle">'
+            f"{round(tick, 9) + 0.0:g} s</text>"  # no -0 or 1e-17 from float steps
         )
         tick += step
     return _svg(LANE_LABEL_W + PLOT_W + 20, axis_y + 20, "".join(parts), title)
