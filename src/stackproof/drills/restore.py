@@ -17,6 +17,7 @@ the restore must pick the newest). The series stops at the first drill that fail
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,17 +58,11 @@ class DrillSeries:
     planned: int
     failure: str | None = None  # the series could not start
 
-    @property
-    def rtos(self) -> list[float]:
-        return [o.rto_s for o in self.outcomes if o.rto_s is not None]
-
-    @property
-    def rpos(self) -> list[float]:
-        return [o.rpo_s for o in self.outcomes if o.rpo_s is not None]
-
 
 class _Predicate:
-    def __init__(self, description: str, test: Any) -> None:
+    """A condition from a description and a test, for waits on the drill's own state."""
+
+    def __init__(self, description: str, test: Callable[[], bool]) -> None:
         self.description = description
         self._test = test
 
