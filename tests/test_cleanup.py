@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REFERENCE, run_suites, suites_command
+from support import REFERENCE, reference_variant, run_suites, suites_command
 
 from stackproof.procs import run_processes
 from stackproof.readiness import Check, wait_for
@@ -57,6 +57,25 @@ def test_a_finished_run_leaves_nothing(tmp_path: Path) -> None:
     run = run_suites(tmp_path, f"--profile={REFERENCE}", "--requirement=R-HLT-3", run_id="finished")
     assert run.exit_code == 0, run.output[-3000:]
     assert_nothing_left("finished", read_manifest(run.run_dir / "manifest.jsonl"))
+
+
+def test_a_stack_that_fails_to_start_leaves_nothing_and_says_why(tmp_path: Path) -> None:
+    """Given a bot that exits at once, the run reports errors with its log tail, and cleans up."""
+    broken = reference_variant(
+        tmp_path,
+        {'"refstack.bot.app:app",': '"refstack.bot.app:app", "--no-such-uvicorn-option",'},
+    )
+    run = run_suites(tmp_path / "reports", f"--profile={broken}", "-k", "tls", run_id="broken")
+    assert run.exit_code != 0
+    covered = run.covered()
+    assert covered
+    assert set(covered.values()) == {"error"}
+    errors = "\n".join(run.results["run"]["errors"])
+    assert "service 'bot'" in errors
+    assert "exited with code 2" in errors
+    messages = [t["message"] for r in run.results["requirements"] for t in r["tests"]]
+    assert any("no-such-uvicorn-option" in (m or "") for m in messages), "the log tail is shown"
+    assert_nothing_left("broken", read_manifest(run.run_dir / "manifest.jsonl"))
 
 
 def _started_services(records: Records) -> bool:
