@@ -18,11 +18,11 @@ from stackproof.profile import Profile
 from stackproof.run import SecretRegistry
 
 LEAK_PATTERNS = {
-    "stack trace": re.compile(
+    "a stack trace": re.compile(
         r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|\n\s+at \S+\("
     ),
-    "connection string": re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/@]*:[^\s/@]*@", re.IGNORECASE),
-    "exception text": re.compile(r"\b\w+(Error|Exception):", re.IGNORECASE),
+    "a connection string": re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/@]*:[^\s/@]*@", re.IGNORECASE),
+    "an exception text": re.compile(r"\b\w+(Error|Exception):", re.IGNORECASE),
 }
 
 
@@ -105,7 +105,7 @@ def _readiness_body_problems(
         found.append(f"the body does not name the failing check ({dependency}): {body[:200]}")
     for what, pattern in LEAK_PATTERNS.items():
         if pattern.search(body):
-            found.append(f"the body carries a {what}")
+            found.append(f"the body carries {what}")
     if leaked := secrets.scrub(body)[1]:
         found.append(f"the body carries secrets of the stack: {', '.join(leaked)}")
     return found
