@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from support import REFERENCE, SuiteRun, run_suites
+from support import REFERENCE, RUN_TIMEOUT_S, SuiteRun, run_suites, suites_command
 
 from stackproof.catalog import catalog
 
@@ -101,3 +103,17 @@ def test_service_logs_are_kept_with_the_report(reference_run: SuiteRun) -> None:
     }
     own_stacks = [p for p in logs.iterdir() if p.is_dir()]
     assert own_stacks, "destructive tests keep their stacks' logs in subfolders"
+
+
+def test_the_default_relative_reports_folder_works(tmp_path: Path) -> None:
+    """The README's command gives no --reports-dir: `reports` relative to where it runs."""
+    done = subprocess.run(
+        suites_command(f"--profile={REFERENCE}", "-k", "redirect"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (tmp_path / "reports" / "latest" / "results.json").exists()
