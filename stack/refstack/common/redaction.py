@@ -209,10 +209,14 @@ class Scrubber:
     own timestamps.
     """
 
+    KEYS_REMEMBERED = 4096
+
     def __init__(self, *redactors: TextRedactor) -> None:
         if not redactors:
             raise ValueError("a Scrubber needs at least one redactor")
         self.redactors = redactors
+        # Events repeat their keys ("filename", "vars", ...): remember how each came out.
+        self._keys: dict[str, str] = {}
 
     def text(self, value: str) -> str:
         for redactor in self.redactors:
@@ -228,7 +232,7 @@ class Scrubber:
         if isinstance(data, dict):
             for name in list(data):
                 value = self._walk(data[name], name)
-                new_name = self.text(name) if isinstance(name, str) else name
+                new_name = self._key(name) if isinstance(name, str) else name
                 if new_name != name:
                     del data[name]
                 data[new_name] = value
@@ -248,6 +252,14 @@ class Scrubber:
             redacted = self.text(digits)
             return data if redacted == digits else redacted
         return data
+
+    def _key(self, name: str) -> str:
+        redacted = self._keys.get(name)
+        if redacted is None:
+            if len(self._keys) >= self.KEYS_REMEMBERED:
+                self._keys.clear()
+            redacted = self._keys[name] = self.text(name)
+        return redacted
 
     # -- sentry-sdk hooks: each drops what it cannot redact rather than let it pass ----------
 
