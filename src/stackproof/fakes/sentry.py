@@ -162,7 +162,16 @@ class SentryInbox(InboxView):
     def __init__(self) -> None:
         self._received: list[Received] = []
         self._changed = threading.Condition()
-        self.refused = 0  # requests answered by `answer_with` instead of being kept
+        self._refused = 0
+
+    @property
+    def refused(self) -> int:
+        """Requests answered by `answer_with` instead of being kept."""
+        return self._refused
+
+    def note_refused(self) -> None:
+        with self._changed:
+            self._refused += 1
 
     def add(self, request: Received) -> None:
         with self._changed:
@@ -176,7 +185,7 @@ class SentryInbox(InboxView):
     def clear(self) -> None:
         with self._changed:
             self._received.clear()
-            self.refused = 0
+            self._refused = 0
 
     def wait_for(
         self,
@@ -346,7 +355,7 @@ class SentryFake(InboxView):
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Answer one ingest request: status, JSON body, extra headers."""
         if (answer := self._answer) is not None:
-            self.inbox.refused += 1
+            self.inbox.note_refused()
             return answer.status, {"detail": answer.detail}, dict(answer.headers)
         try:
             request = self._accept(project_id, endpoint, query, headers, raw)
