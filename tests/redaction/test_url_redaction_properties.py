@@ -46,7 +46,13 @@ KNOWN_SCHEMES = [
 schemes = st.one_of(
     st.sampled_from(KNOWN_SCHEMES), st.from_regex(r"[a-zA-Z][a-zA-Z0-9+.\-]{0,12}", fullmatch=True)
 )
-secret_text = st.text(min_size=1, max_size=24)
+# Credentials rich in the characters that matter: reserved ones, `%`, and anything else.
+RESERVED = ":/?#[]@!$&'()*+,;=%"
+secret_text = st.text(
+    alphabet=st.one_of(st.sampled_from(RESERVED), st.characters(blacklist_categories=("Cs",))),
+    min_size=1,
+    max_size=24,
+)
 
 
 def _writes(safe: str) -> st.SearchStrategy[str]:
@@ -168,6 +174,7 @@ def texts_around(draw: st.DrawFn, urls: st.SearchStrategy[Url]) -> tuple[str, st
 @example(Url("redis", "", "pass", "host", 6379, ""))
 @example(Url("postgres", "us%40er", "p%2Fw%3Ad", "[::1]", 5432, "/db"))
 @example(Url("postgres", "u", "pa/ss@w#o?r[d]", "[2001:db8::1]", None, "/db?x=1"))
+@example(Url("https", "to@ken", None, "github.com", None, "/o/r.git"))
 def test_credentials_are_replaced_and_nothing_else(url: Url) -> None:
     assert redact_url_credentials(url.text) == url.redacted
 
