@@ -285,7 +285,7 @@ class SinkScanner:
         self._canaries_only = _compile([needles]) if needles else None
         self._patterns_only = _compile(shapes or [_NOTHING])
         self._pattern_regexes = [re.compile(p.regex) for p in self.patterns]
-        self.overlap = MAX_PATTERN_BYTES
+        self._reach = MAX_PATTERN_BYTES  # how far past a canary an overlapping credential may go
 
     @property
     def needle_count(self) -> int:
@@ -345,7 +345,7 @@ class SinkScanner:
             needle = self._needles.get(text)
             if needle is not None:
                 yield start, end, "canary", *needle
-                window = min(len(data), end + self.overlap)
+                window = min(len(data), end + self._reach)
                 for inner in self._patterns_only.finditer(data, start, window):
                     if inner.start() < end:
                         yield from self._credential(data, *inner.span())
