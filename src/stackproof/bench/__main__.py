@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ("foundation", "proxy")
+BENCHES = ("foundation", "proxy", "scan", "redaction")
 
 
 def main() -> int:
