@@ -178,14 +178,17 @@ def search(catalog: Sequence[Mapping[str, Any]], arguments: Mapping[str, Any]) -
     return max(found, key=lambda media: media.get("popularity", 0), default=None)
 
 
-def select(value: Mapping[str, Any], fields: Sequence[Field], type_name: str) -> dict[str, Any]:
-    """The fields asked for, under their keys; raises GraphQLError as AniList's validation."""
-    table: Mapping[str, str | None]
-    table = MEDIA_FIELDS if type_name == "Media" else dict.fromkeys(OBJECT_FIELDS[type_name])
-    answer: dict[str, Any] = {}
+def _fields_of(type_name: str) -> Mapping[str, str | None]:
+    if type_name == "Media":
+        return MEDIA_FIELDS
+    return dict.fromkeys(OBJECT_FIELDS[type_name])
+
+
+def validate(fields: Sequence[Field], type_name: str) -> None:
+    """Check a selection against the schema, as GraphQL does before it runs anything."""
+    table = _fields_of(type_name)
     for field in fields:
         if field.name == "__typename":
-            answer[field.key] = type_name
             continue
         if field.name not in table:
             raise GraphQLError(
@@ -207,6 +210,19 @@ def select(value: Mapping[str, Any], fields: Sequence[Field], type_name: str) ->
                 field.line,
                 field.column,
             )
+        if child_type is not None:
+            validate(field.selections, child_type)
+
+
+def select(value: Mapping[str, Any], fields: Sequence[Field], type_name: str) -> dict[str, Any]:
+    """The fields asked for (already validated), under their keys."""
+    table = _fields_of(type_name)
+    answer: dict[str, Any] = {}
+    for field in fields:
+        if field.name == "__typename":
+            answer[field.key] = type_name
+            continue
+        child_type = table[field.name]
         raw = value.get(field.name)
         answer[field.key] = (
             select(raw, field.selections, child_type) if child_type and raw is not None else raw
@@ -289,6 +305,7 @@ class AniListFake:
                     field.line,
                     field.column,
                 )
+            validate(field.selections, "Media")
             media = search(self.catalog, arguments)
             if media is None:
                 data[field.key] = None

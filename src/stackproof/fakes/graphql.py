@@ -23,6 +23,9 @@ TOKEN = re.compile(
 )
 
 
+KIND_NAMES = {"name": "Name", "string": "String", "number": "Int"}
+
+
 class GraphQLError(Exception):
     """A syntax or validation error, with where it is in the query."""
 
@@ -117,7 +120,7 @@ class Parser:
     def _take(self, text: str | None = None, kind: str | None = None) -> Token:
         token = self._peek()
         if token is None or (text and token.text != text) or (kind and token.kind != kind):
-            raise self._fail(text or kind or "a token")
+            raise self._fail(text or KIND_NAMES.get(kind or "", "a token"))
         self._at += 1
         return token
 
@@ -191,7 +194,7 @@ class Parser:
             found.append(self._field())
         self._take("}")
         if not found:
-            raise self._fail("Name")
+            raise self._fail(KIND_NAMES["name"])
         return tuple(found)
 
     def _field(self) -> Field:

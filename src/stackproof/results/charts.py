@@ -53,7 +53,12 @@ def figure_bars(figures: Sequence[Figure]) -> str:
 
 TIMELINE_ROW_H = 28
 TIMELINE_W = 460
-STATUS_COLOURS = {"ready": "#66bb6a", "unready": "#ef5350", "silent": "#9e9e9e"}
+STATUS_COLOURS = {
+    "ready": "#66bb6a",
+    "unready": "#ef5350",
+    "silent": "#9e9e9e",
+    "pending": "#cfd8dc",
+}
 
 
 def _status_colour(status: int | None) -> str:
@@ -76,6 +81,12 @@ def _timeline_row(timeline: Timeline, y: float, scale: float) -> str:
     label = escape(f"{timeline.fault} on {timeline.target} → {timeline.observed}")
     parts = [f'<text x="{LABEL_W - 6}" y="{y + 17}" text-anchor="end">{label}</text>']
     samples = list(timeline.samples)
+    if samples and samples[0][0] > 0:  # the first look was still waiting for its answer
+        parts.append(
+            f'<rect x="{x(0):.1f}" y="{y + 11}" width="{samples[0][0] * scale:.1f}" '
+            f'height="{TIMELINE_ROW_H - 22}" fill="{STATUS_COLOURS["pending"]}">'
+            f"<title>0 to {samples[0][0]:.2f} s: awaiting the first answer</title></rect>"
+        )
     for (start, status), (end, _) in itertools.pairwise(samples):
         parts.append(
             f'<rect x="{x(start):.1f}" y="{y + 6}" width="{max(0.5, (end - start) * scale):.1f}" '

@@ -11,7 +11,7 @@ from stackproof.backends.base import Backend, Endpoint, PublicFront
 from stackproof.backends.process.service import service_placeholders, shared_placeholders
 from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack, direct_link
 from stackproof.errors import ProfileError
-from stackproof.faults.network import LinkNetwork, toxiproxy_binary
+from stackproof.faults import network as fault_network  # a module: see process/stack.py
 from stackproof.procs import is_root
 from stackproof.profile import Profile
 from stackproof.profile.template import TemplateError, render
@@ -102,11 +102,15 @@ class ProcessBackend(Backend):
         check_placeholders(profile, profile.stack.root)
         locate_binaries(profile)
         if profile.faults.proxy_links and profile.faults.toxiproxy.binary is not None:
-            toxiproxy_binary(profile.faults.toxiproxy.binary)
+            fault_network.toxiproxy_binary(profile.faults.toxiproxy.binary)
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ProcessStack]:
-        network = LinkNetwork(profile.faults, run, label) if profile.faults.proxy_links else None
+        network = (
+            fault_network.LinkNetwork(profile.faults, run, label)
+            if profile.faults.proxy_links
+            else None
+        )
         router = network.route if network is not None else direct_link
         stack = ProcessStack(profile, run, label, link_router=router, network=network)
         stack.bring_up()

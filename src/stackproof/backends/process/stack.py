@@ -45,8 +45,8 @@ from stackproof.backends.process.supervision import (
 )
 from stackproof.errors import WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
-from stackproof.faults.network import LinkNetwork
-from stackproof.faults.partition import Partitions
+from stackproof.faults import network as fault_network  # modules, not names: the fault
+from stackproof.faults import partition as fault_partition  # layer imports backends.base
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
@@ -172,12 +172,12 @@ class ProcessStack(Stack):
         run: RunContext,
         label: str,
         link_router: LinkRouter = direct_link,
-        network: LinkNetwork | None = None,
+        network: fault_network.LinkNetwork | None = None,
     ) -> None:
         super().__init__(profile, run, label)
         self.link_router = link_router
         self.network = network
-        self.partitions: Partitions = Partitions(run, label)
+        self.partitions: fault_partition.Partitions = fault_partition.Partitions(run, label)
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
         self.wave_seconds: list[tuple[list[str], float]] = []
