@@ -3,10 +3,13 @@ recovers once it runs again."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stackproof.backends import Capability, Stack
 from stackproof.backends.base import CapabilityMissingError
+from stackproof.backends.process.supervision import events
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.health import health_endpoint
 from stackproof.checks.needs import require
@@ -82,6 +85,8 @@ def test_a_killed_service_is_restarted_and_ready_again(
             f"{name}_ready_after_kill_s", recovered, "s", objective=budget, comparison="<="
         )
         evidence.add(f"{name} pid", {"killed": before, "restarted": after})
+        if isinstance(log := getattr(control, "supervisor_events", None), Path):
+            evidence.add(f"{name}: its supervisor's record", events(log)[-3:])
         problems.expect(
             after is not None and after != before,
             name,
