@@ -43,6 +43,20 @@ def endpoints(stack: Stack) -> dict[str, Any]:
         "services": services,
         "run_id": stack.run.run_id,
         "logs": str(stack.run.run_dir / "logs"),
+        "faults": _faults(stack),
+    }
+
+
+def _faults(stack: Stack) -> dict[str, Any] | None:
+    """The fault proxy's API and each link's proxy, for poking with any Toxiproxy client."""
+    if stack.network is None:
+        return None
+    return {
+        "toxiproxy_api": stack.network.url,
+        "links": {
+            name: {"proxy": link.proxy, "listen": link.listen.address}
+            for name, link in sorted(stack.network.links.items())
+        },
     }
 
 

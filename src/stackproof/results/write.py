@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from stackproof.results.charts import figure_bars
+from stackproof.results.charts import figure_bars, timeline_chart
 from stackproof.results.junit import junit_xml
 from stackproof.results.model import Results, TestResult
 from stackproof.run import SecretRegistry
@@ -44,6 +44,8 @@ def headline(results: Results) -> str:
 
 def render_html(results: Results) -> str:
     figures = [(r, f) for r in results.requirements for f in r.figures]
+    # A test naming several requirements files its timelines under each: draw them once.
+    timelines = list(dict.fromkeys(t for r in results.requirements for t in r.timelines))
     return _templates.get_template("report.html.j2").render(
         run=results.run,
         headline=headline(results),
@@ -52,6 +54,8 @@ def render_html(results: Results) -> str:
         failed=[r for r in results.requirements if r.verdict in ("fail", "error", "waived")],
         figures=figures,
         chart=figure_bars([f for _, f in figures]),
+        timelines=timelines,
+        timeline_chart=timeline_chart(timelines),
     )
 
 

@@ -37,8 +37,16 @@ from stackproof.backends.process.service import (
     ServiceContext,
     shared_placeholders,
 )
+from stackproof.backends.process.supervision import (
+    events_path,
+    kill_service,
+    service_pid,
+    supervised,
+)
 from stackproof.errors import WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
+from stackproof.faults import network as fault_network  # modules, not names: the fault
+from stackproof.faults import partition as fault_partition  # layer imports backends.base
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
@@ -92,22 +100,41 @@ class ProcessServiceControl(ServiceControl):
         return self.service.context.endpoint(port)
 
     @property
+    def supervised(self) -> bool:
+        """Whether a supervisor restarts the service as its profile's policy says."""
+        return self.service.context.spec.process.restart.enabled
+
+    @property
+    def supervisor_events(self) -> Path:
+        return events_path(self.service.context.state_dir)
+
+    @property
     def pid(self) -> int | None:
+        if self.supervised:
+            return service_pid(self.process)
         return self.process.pid if self.process.running() else None
 
     def running(self) -> bool:
         return self.process.running()
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         if not self.process.running():
             self._stack.spawn(self.name)
-        self._stack.await_ready([self.name])
+        if wait:
+            self._stack.await_ready([self.name])
 
     def stop(self) -> None:
         self.process.stop(STOP_TIMEOUT_S)
 
     def kill(self) -> None:
-        self.process.kill()
+        """SIGKILL the service; a supervised one's supervisor lives on and applies its policy."""
+        if self.supervised:
+            kill_service(self.process)
+        else:
+            self.process.kill()
+
+    def connection_url(self) -> str:
+        return self.service.link_facts(self.endpoint())["url"]
 
     def pause(self) -> None:
         self.process.pause()
@@ -145,9 +172,12 @@ class ProcessStack(Stack):
         run: RunContext,
         label: str,
         link_router: LinkRouter = direct_link,
+        network: fault_network.LinkNetwork | None = None,
     ) -> None:
         super().__init__(profile, run, label)
         self.link_router = link_router
+        self.network = network
+        self.partitions: fault_partition.Partitions = fault_partition.Partitions(run, label)
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
         self.wave_seconds: list[tuple[list[str], float]] = []
@@ -186,6 +216,10 @@ class ProcessStack(Stack):
     def bring_up(self) -> None:
         started = time.monotonic()
         try:
+            self._cleanup.callback(self.partitions.close)  # last: after every process
+            if self.network is not None:
+                self._cleanup.callback(self.network.close)
+                self.network.start()
             self._build()
             for wave in self.profile.start_order():
                 wave_started = time.monotonic()
@@ -268,7 +302,11 @@ class ProcessStack(Stack):
     def spawn(self, name: str) -> None:
         service = self._services[name]
         if name not in self._processes:
-            process = ManagedProcess(service.command(), self.run.run_id)
+            command = service.command()
+            restart = service.context.spec.process.restart
+            if restart.enabled:
+                command = supervised(command, restart, events_path(service.context.state_dir))
+            process = ManagedProcess(command, self.run.run_id)
             self._processes[name] = process
             self._cleanup.callback(process.stop, STOP_TIMEOUT_S)
         pid = self._processes[name].start()
