@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REFERENCE, run_suites, suites_command
+from support import REFERENCE, reference_variant, run_suites, suites_command
 
+from stackproof.faults.partition import unavailable as partitions_unavailable
 from stackproof.procs import run_processes
 from stackproof.readiness import Check, wait_for
 from stackproof.run import read_manifest
@@ -39,10 +40,20 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _iptables_rules() -> list[str]:
+    if partitions_unavailable() is not None:
+        return []
+    listing = subprocess.run(
+        ["iptables", "-w", "5", "-S"], capture_output=True, text=True, check=True
+    )
+    return listing.stdout.splitlines()
+
+
 def assert_nothing_left(run_id: str, records: Records) -> None:
     __tracebackhide__ = True
     assert records, "the run recorded nothing it made"
-    # Every child carries the run ID in its environment, grandchildren (workers) included.
+    # Every child carries the run ID in its environment, grandchildren (workers) included:
+    # services, supervisors and the fault proxy servers alike.
     assert run_processes(run_id) == [], "processes of the run are still alive"
     assert any(r["kind"] == "process" for r in records)
     for record in records:
@@ -51,12 +62,47 @@ def assert_nothing_left(run_id: str, records: Records) -> None:
         if record["kind"] == "ports":
             ports = [p for service in record["ports"].values() for p in service.values()]
             assert [p for p in ports if _listening(p)] == [], f"still listening: {record}"
+        if record["kind"] == "fault_server" and "port" in record:
+            assert not _listening(record["port"]), f"fault server still listening: {record}"
+        if record["kind"] == "fault_proxy":
+            port = int(record["listen"].rpartition(":")[2])
+            assert not _listening(port), f"fault proxy still listening: {record}"
+    chains = {r["chain"] for r in records if r["kind"] == "iptables_chain"}
+    left = [
+        rule for rule in _iptables_rules()
+        if f"stackproof run={run_id} " in rule or any(chain in rule for chain in chains)
+    ]  # fmt: skip
+    assert left == [], f"iptables rules of the run are left: {left}"
 
 
 def test_a_finished_run_leaves_nothing(tmp_path: Path) -> None:
+    # R-HLT-3 stops services and, where root, partitions them with iptables.
     run = run_suites(tmp_path, f"--profile={REFERENCE}", "--requirement=R-HLT-3", run_id="finished")
     assert run.exit_code == 0, run.output[-3000:]
-    assert_nothing_left("finished", read_manifest(run.run_dir / "manifest.jsonl"))
+    records = read_manifest(run.run_dir / "manifest.jsonl")
+    assert_nothing_left("finished", records)
+    assert any(r["kind"] == "fault_proxy" for r in records), "no link ran through a proxy"
+    if partitions_unavailable() is None:
+        assert any(r["kind"] == "partition" for r in records), "no partition was made"
+
+
+def test_a_stack_that_fails_to_start_leaves_nothing_and_says_why(tmp_path: Path) -> None:
+    """Given a bot that exits at once, the run reports errors with its log tail, and cleans up."""
+    broken = reference_variant(
+        tmp_path,
+        {'"refstack.bot.app:app",': '"refstack.bot.app:app", "--no-such-uvicorn-option",'},
+    )
+    run = run_suites(tmp_path / "reports", f"--profile={broken}", "-k", "tls", run_id="broken")
+    assert run.exit_code != 0
+    covered = run.covered()
+    assert covered
+    assert set(covered.values()) == {"error"}
+    errors = "\n".join(run.results["run"]["errors"])
+    assert "service 'bot'" in errors
+    assert "exited with code 2" in errors
+    messages = [t["message"] for r in run.results["requirements"] for t in r["tests"]]
+    assert any("no-such-uvicorn-option" in (m or "") for m in messages), "the log tail is shown"
+    assert_nothing_left("broken", read_manifest(run.run_dir / "manifest.jsonl"))
 
 
 def _started_services(records: Records) -> bool:
@@ -114,3 +160,46 @@ def test_an_interrupted_run_leaves_nothing(
     results = tmp_path / run_id / "results.json"
     assert results.exists(), (tmp_path / "output.log").read_text()[-3000:]
     assert json.loads(results.read_text())["run"]["interrupted"] is True
+
+
+def _partition_in_place(records: Records) -> bool:
+    made = sum(r["kind"] == "partition" for r in records)
+    return made > sum(r["kind"] == "partition_removed" for r in records)
+
+
+@pytest.mark.skipif(partitions_unavailable() is not None, reason=str(partitions_unavailable()))
+def test_ctrl_c_during_a_partition_leaves_no_rule(tmp_path: Path) -> None:
+    run_id = "interrupted-partition"
+    manifest = tmp_path / run_id / "manifest.jsonl"
+    with (tmp_path / "output.log").open("wb") as output:
+        process = subprocess.Popen(
+            suites_command(
+                f"--profile={REFERENCE}",
+                f"--reports-dir={tmp_path}",
+                f"--run-id={run_id}",
+                "--requirement=R-RES-4",
+                "-k",
+                "partitioned",
+            ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                ManifestShows(manifest, _partition_in_place, "a partition in place"),
+                timeout_s=120,
+                what="the conformance run",
+                give_up=lambda: (
+                    None if process.poll() is None else f"exited {process.returncode} early"
+                ),
+                interval_s=0.02,
+            )
+            assert any(f"stackproof run={run_id} " in rule for rule in _iptables_rules())
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code != 0, "an interrupted run must not report success"
+    assert_nothing_left(run_id, read_manifest(manifest))

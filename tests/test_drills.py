@@ -15,7 +15,7 @@ from stackproof.drills.startorder import start_order_problems
 from stackproof.drills.stats import percentile, summary
 from stackproof.errors import ProfileError
 from stackproof.profile import load_profile
-from stackproof.results.charts import (
+from stackproof.results.drill_charts import (
     Lane,
     Mark,
     Span,

@@ -17,7 +17,7 @@ def test_the_shipped_profiles_are_valid() -> None:
         profile = load_profile(path)
         ProcessBackend().check(profile)
     reference = load_profile(REFERENCE)
-    assert reference.start_order() == [["postgres", "redis"], ["auth", "bot"], ["nginx"]]
+    assert reference.start_order() == [["anilist", "postgres", "redis"], ["auth", "bot"], ["nginx"]]
     assert reference.policy.tls.min_days_valid == 14
     assert reference.policy.limits.max_body_bytes == 1_048_576
     assert reference.policy.headers.hsts_min_age == 63_072_000

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from support import REFERENCE, SuiteRun, run_suites
+from support import REFERENCE, RUN_TIMEOUT_S, SuiteRun, run_suites, suites_command
 
 from stackproof.catalog import catalog
 
 pytestmark = pytest.mark.stack
 
 FOUNDATION_SUITES = {"tls", "headers", "health"}
+CHAOS_REQUIREMENTS = {
+    "R-HLT-3", "R-HLT-4", "R-HLT-5", "R-HLT-7",
+    "R-RES-1", "R-RES-2", "R-RES-3", "R-RES-4", "R-RES-5",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +130,39 @@ def test_drills_cover_deploy_and_backup_with_rto_and_rpo_figures(reference_run: 
     assert "RPO over 3 restore drill(s)" in html
     assert "restore drill 1" in html
     assert "deploy of a crashing bot release, rolled back" in html
+
+
+def test_the_default_relative_reports_folder_works(tmp_path: Path) -> None:
+    """The README's command gives no --reports-dir: `reports` relative to where it runs."""
+    done = subprocess.run(
+        suites_command(f"--profile={REFERENCE}", "-k", "redirect"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (tmp_path / "reports" / "latest" / "results.json").exists()
+
+
+def test_covers_the_fault_driven_requirements(reference_run: SuiteRun) -> None:
+    verdicts = reference_run.verdicts()
+    assert {i: verdicts[i] for i in CHAOS_REQUIREMENTS} == dict.fromkeys(CHAOS_REQUIREMENTS, "pass")
+    ran = [t["nodeid"] for r in reference_run.results["requirements"] for t in r["tests"]]
+    assert any("test_a_partitioned_database" in n for n in ran), "the partition check did not run"
+
+
+def test_fault_timelines_are_reported(reference_run: SuiteRun) -> None:
+    by_id = {r["id"]: r for r in reference_run.results["requirements"]}
+    timelines = [t for i in ("R-HLT-3", "R-RES-5") for t in by_id[i]["timelines"]]
+    faults = {t["fault"] for t in timelines}
+    assert {"down", "black hole", "reset", "kill (SIGKILL)", "pause (SIGSTOP)"} <= faults
+    for timeline in timelines:
+        assert timeline["detected_s"] is not None, timeline
+        assert timeline["recovered_s"] is not None, timeline
+        assert timeline["detected_s"] <= timeline["detect_objective_s"]
+        assert timeline["recovered_s"] <= timeline["recover_objective_s"]
+    html = (reference_run.run_dir / "report.html").read_text("utf-8")
+    assert "<h2>Fault timelines</h2>" in html
+    assert "black hole on bot-postgres → bot" in html

@@ -143,3 +143,10 @@ def test_an_unreachable_target_still_writes_its_report_with_error_verdicts(tmp_p
     assert any("unreachable" in e for e in run.results["run"]["errors"])
     assert (run.run_dir / "report.html").exists()
     assert (run.run_dir / "junit.xml").exists()
+
+
+def test_stackproof_up_names_the_fault_proxy_and_its_links(running_stack: dict[str, Any]) -> None:
+    faults = running_stack["faults"]
+    assert faults["toxiproxy_api"].startswith("http://127.0.0.1:")
+    assert {"bot-postgres", "bot-redis", "bot-anilist", "nginx-bot"} <= set(faults["links"])
+    assert faults["links"]["bot-postgres"]["proxy"] == "bot-postgres"

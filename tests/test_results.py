@@ -11,7 +11,7 @@ import pytest
 
 from stackproof.catalog import catalog
 from stackproof.profile.model import Waiver
-from stackproof.results.model import EvidenceItem, Figure, RunInfo, TestResult
+from stackproof.results.model import EvidenceItem, Figure, RunInfo, TestResult, Timeline
 from stackproof.results.verdicts import build_results, failures_all_waived, requirement_verdict
 from stackproof.results.write import headline, write_reports
 from stackproof.run import SecretRegistry
@@ -105,3 +105,31 @@ def test_reports_are_written_scrubbed_and_linked(tmp_path: Path) -> None:
     assert "<svg" in html
     assert (tmp_path / "latest").resolve() == run_dir.resolve()
     assert headline(written).startswith("FAIL")
+
+
+def test_fault_timelines_reach_results_json_and_a_chart(tmp_path: Path) -> None:
+    timelines = (
+        Timeline(
+            "down", "bot-postgres", "bot", 0.21, 0.25, 0.3, 5.0, 5.0,
+            ((0.1, 200), (0.21, 503), (0.35, 200)), "chaos/test_c.py::test_t",
+        ),
+        Timeline("pause (SIGSTOP)", "bot", "bot", None, 5.0, None, 5.0, 5.0, ((5.0, None),)),
+    )  # fmt: skip
+    tests = [
+        TestResult(
+            "chaos/test_c.py::test_t", ("R-HLT-3", "R-RES-5"), "fail", 1.0, timelines=timelines
+        )
+    ]
+    write_reports(build_results(RUN, tests, catalog()), tests, tmp_path / "r1", SecretRegistry())
+    document = json.loads((tmp_path / "r1" / "results.json").read_text("utf-8"))
+    by_id = {r["id"]: r for r in document["requirements"]}
+    written = by_id["R-HLT-3"]["timelines"]
+    assert [t["fault"] for t in written] == ["down", "pause (SIGSTOP)"]
+    assert written[0]["detected_s"] == 0.21
+    assert written[0]["samples"] == [[0.1, 200], [0.21, 503], [0.35, 200]]
+    html = (tmp_path / "r1" / "report.html").read_text("utf-8")
+    chart = html.split("<h2>Fault timelines</h2>")[1].split("</svg>")[0]
+    assert chart.count("down on bot-postgres → bot") == 1  # named by two requirements, drawn once
+    assert "detected after 0.21 s" in chart
+    assert "NOT DETECTED" in html
+    assert "<script" not in html

@@ -12,9 +12,8 @@ import shutil
 import stat
 from pathlib import Path
 
+from stackproof.cache import cache_dir
 from stackproof.errors import MissingBinaryError
-
-SHARED_CACHE = Path("/var/cache/stackproof")
 
 
 def _package_dir(package: str) -> Path | None:
@@ -105,29 +104,27 @@ def _shared_copy(bin_dir: Path) -> Path:
     install = bin_dir.parent
     package = install.parent
     version = (install / "bin" / "postgres").stat()
-    target = (
-        SHARED_CACHE / f"{package.name}-{install.name}-{version.st_size}-{int(version.st_mtime)}"
-    )
-    ready = target / ".complete"
-    if not ready.exists():
-        staging = target.with_name(target.name + f".partial-{os.getpid()}")
+    cache = cache_dir()
+    target = cache / f"{package.name}-{install.name}-{version.st_size}-{int(version.st_mtime)}"
+    if not (target / ".complete").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        cache.chmod(0o755)  # the unprivileged user must traverse it
+        staging = cache / f".{target.name}.partial-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(install, staging / package.name / install.name, symlinks=True)
         libs = package.parent / f"{package.name}.libs"
         if libs.is_dir():
             shutil.copytree(libs, staging / libs.name, symlinks=True)
-        for entry in staging.rglob("*"):
+        for entry in [staging, *staging.rglob("*")]:
             if entry.is_symlink():
                 continue
             runnable = entry.is_dir() or os.access(entry, os.X_OK)
             entry.chmod(entry.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if runnable else 0))
-        staging.chmod(0o755)
-        SHARED_CACHE.mkdir(parents=True, exist_ok=True, mode=0o755)
+        (staging / ".complete").touch()
         try:
             staging.rename(target)
         except OSError:  # another run finished the same copy first
             shutil.rmtree(staging, ignore_errors=True)
-        (target / ".complete").touch()
     return target / package.name / install.name / "bin"
 
 

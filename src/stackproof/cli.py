@@ -45,6 +45,7 @@ def endpoints(stack: Stack) -> dict[str, Any]:
         "run_id": stack.run.run_id,
         "logs": str(stack.run.run_dir / "logs"),
         "ops": _ops(stack),
+        "faults": _faults(stack),
     }
 
 
@@ -59,6 +60,19 @@ def _ops(stack: Stack) -> dict[str, Any] | None:
         "control": str(ops.control),
         "backups": str(ops.backup_dir),
         "releases": str(ops.releases_dir),
+    }
+
+
+def _faults(stack: Stack) -> dict[str, Any] | None:
+    """The fault proxy's API and each link's proxy, for poking with any Toxiproxy client."""
+    if stack.network is None:
+        return None
+    return {
+        "toxiproxy_api": stack.network.url,
+        "links": {
+            name: {"proxy": link.proxy, "listen": link.listen.address}
+            for name, link in sorted(stack.network.links.items())
+        },
     }
 
 

@@ -66,6 +66,8 @@ class RunContext:
     def __post_init__(self) -> None:
         if not RUN_ID_PATTERN.match(self.run_id):
             raise ValueError(f"run id {self.run_id!r}: use letters, digits, '.', '_' or '-'")
+        # Absolute: services get these paths with working folders of their own.
+        self.run_dir = self.run_dir.resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     @property

@@ -31,7 +31,7 @@ from stackproof.drills.tables import fingerprint
 from stackproof.errors import ServiceStartError
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
-from stackproof.results.charts import distribution_payload
+from stackproof.results.drill_charts import distribution_payload
 
 SCRIPT_TIMEOUT_S = 600.0
 

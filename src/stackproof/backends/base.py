@@ -15,10 +15,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stackproof.profile import Profile
 from stackproof.run import RunContext
+
+if TYPE_CHECKING:
+    from stackproof.faults.network import LinkNetwork
+    from stackproof.faults.partition import Partitions
 
 
 class Capability(StrEnum):
@@ -144,7 +148,8 @@ class ServiceControl(ABC):
         """The main process, to tell a restart from a recovery; None where unknown."""
         return None
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the service (if it is not running); `wait` for it to be ready."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot start services")
 
     def stop(self) -> None:
@@ -182,11 +187,18 @@ class ServiceControl(ABC):
     def logs(self) -> str:
         raise CapabilityMissingError(f"{type(self).__name__} cannot read logs")
 
+    def connection_url(self) -> str:
+        """A URL (with credentials) for the harness to reach the service directly."""
+        raise CapabilityMissingError(f"{type(self).__name__} gives no connection URLs")
+
 
 class Stack(ABC):
     """A running stack as the suites see it."""
 
     capabilities: frozenset[Capability] = frozenset()
+    # Set by backends whose links run through a fault proxy, and that can partition services.
+    network: LinkNetwork | None = None
+    partitions: Partitions | None = None
 
     def __init__(self, profile: Profile, run: RunContext, label: str) -> None:
         self.profile = profile

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ("foundation", "proxy", "restore")
+BENCHES = ("foundation", "proxy", "scan", "redaction", "restore")
 
 
 def main() -> int:

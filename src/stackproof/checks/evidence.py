@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from stackproof.results.model import EvidenceItem, Figure
+from stackproof.results.model import EvidenceItem, Figure, Timeline
 
 MAX_ITEMS = 60  # a report is read by a person; the first exchanges tell the story
 
@@ -16,6 +16,7 @@ class Evidence:
         self.test = test
         self.items: list[EvidenceItem] = []
         self.figures: list[Figure] = []
+        self.timelines: list[Timeline] = []
         self.dropped = 0
 
     def add(self, label: str, data: Any) -> None:
@@ -36,3 +37,8 @@ class Evidence:
         figure = Figure(name, round(value, 6), unit, objective, comparison, self.test)
         self.figures.append(figure)
         return figure
+
+    def timeline(self, timeline: Timeline) -> Timeline:
+        """A fault's course (see `results.model.Timeline`), drawn in the report."""
+        self.timelines.append(timeline)
+        return timeline

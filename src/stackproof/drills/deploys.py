@@ -15,7 +15,7 @@ from stackproof.drills.watch import ServiceWatcher
 from stackproof.errors import ServiceStartError
 from stackproof.profile.model import DeployPolicy
 from stackproof.readiness import Check, wait_for
-from stackproof.results.charts import Lane, Mark, timeline_payload
+from stackproof.results.drill_charts import Lane, Mark, timeline_payload
 
 MARGIN_S = 30.0  # beyond the policy's own budget: process start-up under a loaded machine
 

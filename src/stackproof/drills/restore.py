@@ -30,7 +30,7 @@ from stackproof.drills.timeline import marks_lane, script_lane
 from stackproof.errors import ServiceStartError
 from stackproof.profile.model import BackupPolicy
 from stackproof.readiness import AllOf, Check, Condition, HttpStatus, wait_for
-from stackproof.results.charts import Lane, Span, timeline_payload
+from stackproof.results.drill_charts import Lane, Span, timeline_payload
 
 SCRIPT_TIMEOUT_S = 1800.0
 WRITES_TIMEOUT_S = 60.0

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from stackproof.results.charts import Lane, Mark, Span
+from stackproof.results.drill_charts import Lane, Mark, Span
 
 BAD_EVENTS = frozenset(
     {

@@ -16,6 +16,14 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from stackproof.catalog import by_id
+from stackproof.profile.chaos import (
+    CommandSettings,
+    FaultSettings,
+    ResiliencePolicy,
+    RestartPolicy,
+    UptimeMonitorSettings,
+    check_references,
+)
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
 BackendName = Literal["auto", "process", "remote"]
@@ -63,6 +71,9 @@ class ProcessSettings(Strict):
         default_factory=dict, description="server settings (postgres -c, redis directives)"
     )
     ready_timeout_s: float = Field(default=30.0, gt=0)
+    restart: RestartPolicy = Field(
+        default_factory=RestartPolicy, description="the supervisor's restart policy (R-RES-5)"
+    )
 
 
 class RemoteSettings(Strict):
@@ -227,6 +238,10 @@ class HealthPolicy(Strict):
     detect_within_s: float = Field(default=5.0, gt=0)
     recover_within_s: float = Field(default=5.0, gt=0)
     poll_interval_s: float = Field(default=0.1, gt=0, le=1.0)
+    slow_dependency_ms: int = Field(default=5000, ge=1, description="latency R-HLT-4 injects")
+    slow_readiness_within_s: float = Field(
+        default=3.0, gt=0, description="readiness answers within this under that latency"
+    )
 
 
 class DeployPolicy(Strict):
@@ -269,6 +284,7 @@ class Policy(Strict):
     health: HealthPolicy = HealthPolicy()
     deploy: DeployPolicy = DeployPolicy()
     backup: BackupPolicy = BackupPolicy()
+    resilience: ResiliencePolicy = ResiliencePolicy()
 
 
 # --- operations: the scripts the rollback and backup suites drill --------------------------
@@ -361,6 +377,9 @@ class Profile(Strict):
     )
     policy: Policy = Policy()
     waivers: list[Waiver] = Field(default_factory=list)
+    faults: FaultSettings = FaultSettings()
+    command: CommandSettings | None = None
+    uptime_monitor: UptimeMonitorSettings | None = None
     ops: OpsSettings | None = None
     canary: CanarySettings | None = None
 
@@ -398,6 +417,9 @@ class Profile(Strict):
         for probe_name, probe in self.probes.items():
             if probe.service is not None and probe.service not in self.services:
                 raise ValueError(f"probes.{probe_name}.service: no service named {probe.service!r}")
+        check_references(
+            {name: s.kind for name, s in self.services.items()}, self.command, self.uptime_monitor
+        )
         waived = [w.id for w in self.waivers]
         if len(waived) != len(set(waived)):
             raise ValueError("waivers: each requirement may be waived once")

@@ -23,7 +23,11 @@ from stackproof.results.model import TestResult
 from stackproof.results.verdicts import failures_all_waived
 from stackproof.signals import treat_termination_as_interrupt
 
-pytest_plugins = ["stackproof.pytest_plugin.fixtures", "stackproof.pytest_plugin.drills"]
+pytest_plugins = [
+    "stackproof.pytest_plugin.fixtures",
+    "stackproof.pytest_plugin.chaos",
+    "stackproof.pytest_plugin.drills",
+]
 
 DEFAULT_PROFILE = Path("profiles/reference.toml")
 

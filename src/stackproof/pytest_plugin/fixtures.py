@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from stackproof.backends import Stack
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient
+from stackproof.errors import StackproofError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.profile import Profile
 from stackproof.pytest_plugin.keys import EVIDENCE, SESSION
+from stackproof.pytest_plugin.outcomes import describe
 from stackproof.pytest_plugin.session import RunSession
 
 
@@ -25,10 +28,23 @@ def profile(run_session: RunSession) -> Profile:
     return run_session.profile
 
 
+@contextmanager
+def _stack_or_error(run_session: RunSession, label: str) -> Iterator[Stack]:
+    """A stack that cannot come up is the test's error, told without a traceback."""
+    failure = None
+    try:
+        with run_session.stack(label) as up:
+            yield up
+    except StackproofError as error:
+        failure = describe(error)
+    if failure is not None:  # outside `except`, so no chained traceback is printed
+        pytest.fail(failure, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def stack(run_session: RunSession) -> Iterator[Stack]:
     """The stack shared by every non-destructive test of the run."""
-    with run_session.stack("main") as shared:
+    with _stack_or_error(run_session, "main") as shared:
         yield shared
 
 
@@ -37,7 +53,7 @@ def own_stack(run_session: RunSession, request: pytest.FixtureRequest) -> Iterat
     """A stack for this test alone: destructive tests break it freely."""
     if request.node.get_closest_marker("destructive") is None:
         raise pytest.UsageError(f"{request.node.nodeid}: own_stack is for destructive tests")
-    with run_session.stack(run_session.next_label(request.node.name)) as mine:
+    with _stack_or_error(run_session, run_session.next_label(request.node.name)) as mine:
         yield mine
 
 

@@ -78,4 +78,5 @@ class OutcomeCollector:
             message=message,
             evidence=tuple(evidence.items) if evidence else (),
             figures=tuple(evidence.figures) if evidence else (),
+            timelines=tuple(evidence.timelines) if evidence else (),
         )

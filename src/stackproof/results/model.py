@@ -43,6 +43,27 @@ class Figure:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeline:
+    """One fault's course as a readiness endpoint saw it, in seconds from the fault's start.
+
+    `detected_s`: readiness first answered unready; `recovered_s`: it first answered 200
+    again, counted from the fault's removal (`removed_s`). None: it never did in time.
+    `samples` are (seconds, status), status None when no answer came.
+    """
+
+    fault: str  # "down", "timeout", "latency 5000 ms", "kill", "pause", ...
+    target: str  # what was faulted: a link ("bot-postgres") or a service
+    observed: str  # whose readiness was watched
+    detected_s: float | None
+    removed_s: float | None
+    recovered_s: float | None
+    detect_objective_s: float | None = None
+    recover_objective_s: float | None = None
+    samples: tuple[tuple[float, int | None], ...] = ()
+    test: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceItem:
     """What was sent and what came back, or any other observation a verdict rests on."""
 
@@ -62,6 +83,7 @@ class TestResult:
     message: str | None = None
     evidence: tuple[EvidenceItem, ...] = ()
     figures: tuple[Figure, ...] = ()
+    timelines: tuple[Timeline, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.requirements:
@@ -97,6 +119,7 @@ class RequirementResult:
     evidence: tuple[EvidenceItem, ...] = ()
     figures: tuple[Figure, ...] = ()
     waiver: WaiverInfo | None = None
+    timelines: tuple[Timeline, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ def build_results(
                 evidence=tuple(item for t in mine for item in t.evidence),
                 figures=tuple(figure for t in mine for figure in t.figures),
                 waiver=waiver,
+                timelines=tuple(timeline for t in mine for timeline in t.timelines),
             )
         )
     return Results(run=run, requirements=tuple(requirements))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import jinja2
 
-from stackproof.results.charts import chart_from_payload, figure_bars
+from stackproof.results.charts import figure_bars, timeline_chart
+from stackproof.results.drill_charts import chart_from_payload
 from stackproof.results.junit import junit_xml
 from stackproof.results.model import Results, TestResult
 from stackproof.run import SecretRegistry
@@ -44,6 +45,8 @@ def headline(results: Results) -> str:
 
 def render_html(results: Results) -> str:
     figures = [(r, f) for r in results.requirements for f in r.figures]
+    # A test naming several requirements files its timelines under each: draw them once.
+    timelines = list(dict.fromkeys(t for r in results.requirements for t in r.timelines))
     return _templates.get_template("report.html.j2").render(
         run=results.run,
         headline=headline(results),
@@ -58,6 +61,8 @@ def render_html(results: Results) -> str:
             for e in r.evidence
             if (svg := chart_from_payload(e.data))
         ],
+        timelines=timelines,
+        timeline_chart=timeline_chart(timelines),
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -19,9 +19,17 @@ from refstack.common.requestid import RequestIdMiddleware
 from refstack.common.settings import CommonSettings
 
 HEALTH_PATHS = ("/healthz", "/readyz")
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
-def create_service(name: str, schema: str, migrations: Path, routes: list[BaseRoute]) -> ASGIApp:
+def create_service(
+    name: str,
+    schema: str,
+    migrations: Path,
+    routes: list[BaseRoute],
+    lifespan: Lifespan | None = None,
+) -> ASGIApp:
+    """The service's app; `lifespan` starts and stops what its own routes need."""
     settings = CommonSettings.from_env(name)
     logs.configure(name, settings.log_level)
     cache = (
@@ -36,14 +44,15 @@ def create_service(name: str, schema: str, migrations: Path, routes: list[BaseRo
         dependencies.append(redis_dependency(cache))
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+    async def service_lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with lifespan(app) if lifespan is not None else nullcontext():
+            yield
         if cache is not None:
             await cache.aclose()
 
     app = Starlette(
         routes=[*health_routes(dependencies, settings.readiness_timeout_s), *routes],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
-        lifespan=lifespan,
+        lifespan=service_lifespan,
     )
     return RequestIdMiddleware(app, quiet_paths=HEALTH_PATHS)

@@ -3,7 +3,7 @@
 initdb costs most of a cold start (about a second on two cores); a copy of its output costs a
 tenth of that. The copy is what initdb would have written, except for the superuser password,
 which each run replaces at once (`ALTER ROLE`) with a password of its own. The cache lives in
-`$XDG_CACHE_HOME/stackproof` (or /var/cache/stackproof as root) and is safe to delete.
+`stackproof.cache.cache_dir()` and is safe to delete.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackproof.binaries import SHARED_CACHE
+from stackproof.cache import cache_dir
 from stackproof.errors import ServiceStartError
 from stackproof.procs import UNPRIVILEGED_UID, is_root
 
@@ -26,10 +26,7 @@ DATA = "data"
 
 
 def cache_root() -> Path:
-    if is_root():
-        return SHARED_CACHE / "initdb"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "stackproof" / "initdb"
+    return cache_dir() / "initdb"
 
 
 @dataclass(frozen=True, slots=True)

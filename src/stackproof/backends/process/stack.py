@@ -49,8 +49,18 @@ from stackproof.backends.process.service import (
     ServiceContext,
     shared_placeholders,
 )
+from stackproof.backends.process.supervision import (
+    events_path,
+    service_pid,
+    supervised,
+)
+from stackproof.backends.process.supervision import (
+    kill_service as kill_supervised_service,
+)
 from stackproof.errors import ServiceStartError, WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
+from stackproof.faults import network as fault_network  # modules, not names: the fault
+from stackproof.faults import partition as fault_partition  # layer imports backends.base
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
@@ -104,19 +114,31 @@ class ProcessServiceControl(ServiceControl):
         return self.service.context.endpoint(port)
 
     @property
+    def supervised(self) -> bool:
+        """Whether a supervisor restarts the service as its profile's policy says."""
+        return self.service.context.spec.process.restart.enabled
+
+    @property
+    def supervisor_events(self) -> Path:
+        return events_path(self.service.context.state_dir)
+
+    @property
     def pid(self) -> int | None:
+        if self.supervised:
+            return service_pid(self.process)
         return self.process.pid if self.process.running() else None
 
     def running(self) -> bool:
         return self.process.running()
 
-    def start(self) -> None:
-        self._stack.start_service(self.name, wait=True)
+    def start(self, wait: bool = True) -> None:
+        self._stack.start_service(self.name, wait=wait)
 
     def stop(self) -> None:
         self._stack.stop_service(self.name)
 
     def kill(self) -> None:
+        """SIGKILL the service; a supervised one's supervisor lives on and applies its policy."""
         self._stack.kill_service(self.name)
 
     def destroy(self) -> None:
@@ -127,6 +149,9 @@ class ProcessServiceControl(ServiceControl):
         if not isinstance(service, PostgresService):
             raise CapabilityMissingError(f"{self.name} is not a database service")
         return dsn(SUPERUSER, service.superuser_password, self.endpoint(), service.database.name)
+
+    def connection_url(self) -> str:
+        return self.service.link_facts(self.endpoint())["url"]
 
     def pause(self) -> None:
         self.process.pause()
@@ -164,9 +189,12 @@ class ProcessStack(Stack):
         run: RunContext,
         label: str,
         link_router: LinkRouter = direct_link,
+        network: fault_network.LinkNetwork | None = None,
     ) -> None:
         super().__init__(profile, run, label)
         self.link_router = link_router
+        self.network = network
+        self.partitions: fault_partition.Partitions = fault_partition.Partitions(run, label)
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
         self.secret_values: dict[str, str] = {}  # the profile's `secrets`, made for this run
@@ -232,6 +260,10 @@ class ProcessStack(Stack):
     def bring_up(self) -> None:
         started = time.monotonic()
         try:
+            self._cleanup.callback(self.partitions.close)  # last: after every process
+            if self.network is not None:
+                self._cleanup.callback(self.network.close)
+                self.network.start()
             self._build()
             for wave in self.profile.start_order():
                 wave_started = time.monotonic()
@@ -349,7 +381,11 @@ class ProcessStack(Stack):
         service = self._services[name]
         with self._control_lock:
             if name not in self._processes:
-                process = ManagedProcess(service.command(), self.run.run_id)
+                command = service.command()
+                restart = service.context.spec.process.restart
+                if restart.enabled:
+                    command = supervised(command, restart, events_path(service.context.state_dir))
+                process = ManagedProcess(command, self.run.run_id)
                 self._processes[name] = process
                 self._cleanup.callback(process.stop, STOP_TIMEOUT_S)
             pid = self._processes[name].start()
@@ -388,7 +424,10 @@ class ProcessStack(Stack):
 
     def kill_service(self, name: str, by: Actor = "harness") -> None:
         with self._control_lock:
-            self.process(name).kill()
+            if self._services[name].context.spec.process.restart.enabled:
+                kill_supervised_service(self.process(name))  # the supervisor applies its policy
+            else:
+                self.process(name).kill()
             self._note(name, "kill", by)
 
     def destroy_service(self, name: str, by: Actor = "harness") -> None:

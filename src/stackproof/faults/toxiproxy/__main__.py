@@ -23,15 +23,23 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m stackproof.faults.toxiproxy",
         description="A server speaking the Toxiproxy v2 HTTP API, for loopback fault injection.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    # `-host`, `-port` and `-config` are toxiproxy-server's own spellings (Go flags), so a
+    # harness can start either server with the same arguments.
+    parser.add_argument(
+        "--host", "-host", default="127.0.0.1", help="API address (default 127.0.0.1)"
+    )
     parser.add_argument(
         "--port",
+        "-port",
         type=int,
         default=DEFAULT_PORT,
         help=f"API port, 0 for any (default {DEFAULT_PORT})",
     )
     parser.add_argument(
-        "--config", type=Path, help="JSON list of proxies to create at start, as POST /populate"
+        "--config",
+        "-config",
+        type=Path,
+        help="JSON list of proxies to create at start, as POST /populate",
     )
     parser.add_argument(
         "--allow-non-loopback",
