@@ -90,7 +90,9 @@ def test_a_stack_that_fails_to_start_leaves_nothing_and_says_why(tmp_path: Path)
     """Given a bot that exits at once, the run reports errors with its log tail, and cleans up."""
     broken = reference_variant(
         tmp_path,
-        {'"refstack.bot.app:app",': '"refstack.bot.app:app", "--no-such-uvicorn-option",'},
+        {
+            '"{{ ops.releases_dir }}/bot/current/bin/start",': '"{{ ops.releases_dir }}/bot/current/bin/start", "--no-such-uvicorn-option",'
+        },
     )
     run = run_suites(tmp_path / "reports", f"--profile={broken}", "-k", "tls", run_id="broken")
     assert run.exit_code != 0

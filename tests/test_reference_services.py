@@ -71,7 +71,7 @@ def test_migrations_live_in_each_service_schema(reference: ProcessStack) -> None
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [
         "auth.oauth_credentials", "auth.oauth_state", "auth.schema_migrations",
-        "bot.guild_settings", "bot.schema_migrations", "bot.usage",
+        "bot.drill_canary", "bot.guild_settings", "bot.schema_migrations", "bot.usage",
     ]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from support import REFERENCE, run_suites
 
+from stackproof.procs import tail
 from stackproof.readiness import Check, wait_for
 
 pytestmark = pytest.mark.stack
@@ -95,6 +96,7 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             timeout_s=60,
             what="stackproof up",
             give_up=lambda: None if process.poll() is None else f"exited {process.returncode}",
+            log_tail=lambda: tail(folder / "up.log"),
             interval_s=0.1,
         )
         yield json.loads(endpoints_file.read_text("utf-8"))

@@ -65,6 +65,8 @@ def run_mutant(mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S) -> 
         f"--run-id={RUN_ID}",
         "-q", "--no-header",
         *(f"--requirement={requirement}" for requirement in mutant.expects),
+        # One expected requirement: its first failing test decides, the rest need not run.
+        *(["--maxfail=1"] if len(mutant.expects) == 1 else []),
     ]  # fmt: skip
     started = time.monotonic()
     try:
