@@ -3,13 +3,14 @@
 - `redaction_settings`: the profile's `[redaction]` (the tests skip without it);
 - `redaction_stack`: a stack of its own, shared by the module's destructive tests;
 - `error_paths`: that stack driven down every error path once (`ErrorPathDrive`);
-- `sentry_client`: reads what the profile's Sentry ingest received (`SentryFakeClient`);
+- `sentry_client`: reads what the profile's Sentry ingest of that stack received;
+- `sentry_of`: the same for any stack (`sentry_of(own_stack).events()`), for other suites;
 - `emitted`: every sink of the driven stack (service logs, answers, envelopes, a pg_dump).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -49,6 +50,23 @@ def sentry_client(
     client = SentryFakeClient(redaction_stack.service(redaction_settings.sentry).base_url())
     yield client
     client.close()
+
+
+@pytest.fixture
+def sentry_of(profile: Profile) -> Iterator[Callable[[Stack], SentryFakeClient]]:
+    """Clients of the Sentry ingest (the profile's `redaction.sentry`) of any stack."""
+    if profile.redaction is None or profile.redaction.sentry is None:
+        pytest.skip("the profile names no Sentry ingest (redaction.sentry)")
+    name = profile.redaction.sentry
+    made: list[SentryFakeClient] = []
+
+    def make(target: Stack) -> SentryFakeClient:
+        made.append(SentryFakeClient(target.service(name).base_url()))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ recorded in the run's manifest and undone in `tear_down`, also after Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -203,6 +204,11 @@ class ProcessServiceControl(ServiceControl):
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
             return None, output
+        except BaseException:  # Ctrl-C: its own session got no SIGINT; leave nothing behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
         return process.returncode, output
 
 
