@@ -71,7 +71,7 @@ def canary_routes() -> list[BaseRoute]:
             written_at = dt.datetime.fromisoformat(str(body["written_at"]))
         except (ValueError, KeyError, TypeError):
             return error_body(400, "expected {seq, written_at}")
-        # A database that does not answer is the service's 503 (errors.py), reported.
+        # A database that does not answer (OperationalError) is the 503 of errors.py, reported.
         await database.fetch(
             "INSERT INTO bot.drill_canary (seq, written_at) VALUES (%s, %s) "
             "ON CONFLICT (seq) DO NOTHING",

@@ -29,8 +29,8 @@ def create_service(
     schema: str,
     migrations: Path,
     routes: list[BaseRoute],
-    *,
     lifespan: Lifespan | None = None,
+    *,
     secrets: Mapping[str, str | None] | None = None,
 ) -> ASGIApp:
     """The service's app; `lifespan` starts and stops what its own routes need.
@@ -66,7 +66,7 @@ def create_service(
         routes=[*health_routes(dependencies, settings.readiness_timeout_s), *routes],
         exception_handlers={
             HTTPException: http_error,
-            psycopg.Error: dependency_unavailable,
+            psycopg.OperationalError: dependency_unavailable,  # down, refused, wrong password
             Exception: unexpected_error,
         },
         lifespan=service_lifespan,
