@@ -17,7 +17,11 @@ def test_the_shipped_profiles_are_valid() -> None:
         profile = load_profile(path)
         ProcessBackend().check(profile)
     reference = load_profile(REFERENCE)
-    assert reference.start_order() == [["anilist", "postgres", "redis"], ["auth", "bot"], ["nginx"]]
+    assert reference.start_order() == [
+        ["anilist", "postgres", "redis", "sentry"],
+        ["auth", "bot"],
+        ["nginx"],
+    ]
     assert reference.policy.tls.min_days_valid == 14
     assert reference.policy.limits.max_body_bytes == 1_048_576
     assert reference.policy.headers.hsts_min_age == 63_072_000
@@ -58,6 +62,16 @@ def test_the_shipped_profiles_are_valid() -> None:
             },
             "not a requirement ID",
             id="unknown-waiver",
+        ),
+        pytest.param(
+            {'sentry = "sentry"': 'sentry = "sentri"'},
+            "redaction.sentry: no service named 'sentri'",
+            id="redaction-unknown-sentry",
+        ),
+        pytest.param(
+            {'salt_secret = "userid_hash_salt"': 'salt_secret = "salt"'},
+            "redaction.salt_secret: 'salt' is not one of secrets",
+            id="redaction-unknown-salt-secret",
         ),
     ],
 )

@@ -42,6 +42,17 @@ def test_covers_every_requirement_of_the_foundation_suites(reference_run: SuiteR
     assert expected <= set(reference_run.covered())
 
 
+def test_redaction_requirements_pass_and_the_report_holds_no_canary(
+    reference_run: SuiteRun,
+) -> None:
+    redaction = {f"R-RED-{n}" for n in range(1, 5)}
+    assert {i: v for i, v in reference_run.covered().items() if i in redaction} == dict.fromkeys(
+        sorted(redaction), "pass"
+    )
+    # The plugin scans the written report files for every canary of the run (R-RED-3).
+    assert "SECRET IN THE REPORT FILES" not in reference_run.output
+
+
 def test_results_list_every_catalog_id_in_order(reference_run: SuiteRun) -> None:
     results = reference_run.results
     assert [r["id"] for r in results["requirements"]] == [r.id for r in catalog()]

@@ -52,6 +52,11 @@ class SecretRegistry:
                 text = text.replace(value, f"[secret:{label}]")
         return text, found
 
+    def items(self) -> list[tuple[str, str]]:
+        """(label, value) of every secret registered so far: the canaries a leak scan seeks."""
+        with self._lock:
+            return [(label, value) for value, label in self._values.items()]
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -187,6 +187,12 @@ class ServiceControl(ABC):
     def logs(self) -> str:
         raise CapabilityMissingError(f"{type(self).__name__} cannot read logs")
 
+    def run_once(self, *, without_env: Sequence[str], timeout_s: float) -> tuple[int | None, str]:
+        """Run the service's own command in the foreground with `without_env` removed from its
+        environment (the service must be stopped): (exit code, or None if it was still running
+        after `timeout_s` and was killed; its output)."""
+        raise CapabilityMissingError(f"{type(self).__name__} cannot run a service by hand")
+
     def connection_url(self) -> str:
         """A URL (with credentials) for the harness to reach the service directly."""
         raise CapabilityMissingError(f"{type(self).__name__} gives no connection URLs")

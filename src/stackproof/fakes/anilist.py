@@ -15,6 +15,9 @@ aliases — from a small catalog of real titles:
 Every answer carries AniList's `X-RateLimit-Limit` and `X-RateLimit-Remaining` headers.
 Run it as a service of a profile: `python -m stackproof.fakes.anilist --port N`.
 
+An outage can be switched on for error-path tests: `PUT /_stackproof/outage {"status": 500}`
+makes every query answer that status with AniList's error body until `DELETE /_stackproof/outage`.
+
 Routes are registered in `anilist_routes`, so AniList's OAuth token endpoint
 (`POST /api/v2/oauth/token`, on anilist.co) can join the GraphQL route in the same fake.
 """
@@ -261,9 +264,24 @@ class AniListFake:
         self.catalog = catalog
         self.limit = RateLimit(rate_limit)
         self.requests = 0
+        self.outage_status: int | None = None  # every query fails with it while set
+
+    def set_outage(self, request: Request) -> Answer:
+        body = request.json() if request.body else {}
+        status = body.get("status", 500) if isinstance(body, dict) else None
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            return Answer.json(400, {"message": 'expected {"status": 400..599}'})
+        self.outage_status = status
+        return Answer.json(200, {"outage_status": status})
+
+    def end_outage(self, request: Request) -> Answer:
+        self.outage_status = None
+        return Answer.json(200, {"outage_status": None})
 
     def graphql(self, request: Request) -> Answer:
         self.requests += 1
+        if (status := self.outage_status) is not None:
+            return _errors(status, [{"message": "Internal Server Error.", "status": status}], {})
         allowed, remaining, retry_after = self.limit.take()
         headers = {
             "X-RateLimit-Limit": str(self.limit.per_minute),
@@ -346,6 +364,8 @@ def anilist_routes(fake: AniListFake) -> Routes:
     routes = Routes()
     routes.add("POST", "/", fake.graphql)
     routes.add("GET", "/", fake.graphql)
+    routes.add("PUT", "/_stackproof/outage", fake.set_outage)
+    routes.add("DELETE", "/_stackproof/outage", fake.end_outage)
     return routes
 
 

@@ -343,6 +343,28 @@ class CanarySettings(Strict):
         return _absolute_path(value)
 
 
+class RedactionSettings(Strict):
+    """What the redaction suite drives and scans (R-RED-1..4).
+
+    `services` are the app services whose telemetry must be redacted (their logs, answers and
+    error events are scanned); `sentry` is the service receiving their error events (a
+    Sentry ingest that `stackproof.fakes.sentry`'s control API can read); `hash_command`,
+    run beside `hash_service` with an ID appended, prints the ID's telemetry hash.
+    """
+
+    services: list[str] = Field(min_length=1)
+    sentry: str | None = None
+    hash_service: str | None = None
+    hash_command: list[str] | None = Field(default=None, min_length=1)
+    salt_variable: str = "USERID_HASH_SALT"
+    salt_secret: str | None = Field(
+        default=None, description="the name of one of `secrets` the services get as the salt"
+    )
+    upstream: str | None = Field(
+        default=None, description="an outside-world fake with an outage control (AniList's)"
+    )
+
+
 class Waiver(Strict):
     id: str
     reason: str = Field(min_length=10)
@@ -382,6 +404,7 @@ class Profile(Strict):
     uptime_monitor: UptimeMonitorSettings | None = None
     ops: OpsSettings | None = None
     canary: CanarySettings | None = None
+    redaction: RedactionSettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -424,6 +447,7 @@ class Profile(Strict):
         if len(waived) != len(set(waived)):
             raise ValueError("waivers: each requirement may be waived once")
         self._check_ops()
+        self._check_redaction()
         return self
 
     def _check_ops(self) -> None:
@@ -445,6 +469,28 @@ class Profile(Strict):
             if secret is not None and secret not in self.secrets:
                 known = ", ".join(self.secrets) or "none"
                 raise ValueError(f"canary.token_secret: {secret!r} is not one of secrets ({known})")
+
+    def _check_redaction(self) -> None:
+        settings = self.redaction
+        if settings is None:
+            return
+        named = [("services", n) for n in settings.services] + [
+            (key, name)
+            for key, name in (
+                ("sentry", settings.sentry),
+                ("hash_service", settings.hash_service),
+                ("upstream", settings.upstream),
+            )
+            if name is not None
+        ]
+        for key, name in named:
+            if name not in self.services:
+                raise ValueError(f"redaction.{key}: no service named {name!r}")
+        if settings.salt_secret is not None and settings.salt_secret not in self.secrets:
+            known = ", ".join(self.secrets) or "none"
+            raise ValueError(
+                f"redaction.salt_secret: {settings.salt_secret!r} is not one of secrets ({known})"
+            )
 
     # --- derived views ---
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from stackproof.catalog import by_id
+from stackproof.checks.leaks import scan_reports
 from stackproof.errors import StackproofError
-from stackproof.pytest_plugin.keys import COLLECTOR, EVIDENCE, RESULTS, SESSION
+from stackproof.pytest_plugin.keys import COLLECTOR, EVIDENCE, REPORT_LEAKS, RESULTS, SESSION
 from stackproof.pytest_plugin.outcomes import OutcomeCollector
 from stackproof.pytest_plugin.session import RunOptions, RunSession
 from stackproof.pytest_plugin.summary import verdict_table
@@ -27,6 +28,7 @@ pytest_plugins = [
     "stackproof.pytest_plugin.fixtures",
     "stackproof.pytest_plugin.chaos",
     "stackproof.pytest_plugin.drills",
+    "stackproof.pytest_plugin.redaction",
 ]
 
 DEFAULT_PROFILE = Path("profiles/reference.toml")
@@ -156,6 +158,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config.stash[RESULTS] = results
     if exitstatus == pytest.ExitCode.TESTS_FAILED and failures_all_waived(results, tests):
         session.exitstatus = pytest.ExitCode.OK
+    # The report files themselves are a sink (R-RED-3): a canary there, in any encoding the
+    # writer's scrubbing misses, fails the run.
+    leaks = scan_reports(run.run.run_dir, run.run.secrets)
+    config.stash[REPORT_LEAKS] = [finding.describe() for finding in leaks]
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
@@ -168,3 +176,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for line in verdict_table(results):
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"reports: {run_dir} (results.json, junit.xml, report.html)")
+    for leak in config.stash.get(REPORT_LEAKS, []):
+        terminalreporter.write_line(f"SECRET IN THE REPORT FILES: {leak}", red=True)

@@ -13,3 +13,4 @@ SESSION = pytest.StashKey[RunSession]()
 COLLECTOR = pytest.StashKey[OutcomeCollector]()
 RESULTS = pytest.StashKey[Results]()
 EVIDENCE = pytest.StashKey[Evidence]()
+REPORT_LEAKS = pytest.StashKey[list[str]]()  # canaries found in the written report files

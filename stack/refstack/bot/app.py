@@ -9,12 +9,14 @@ ID, retried until it lands (R-RES-3).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+import sentry_sdk
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,6 +41,7 @@ from refstack.common.service import create_service
 from refstack.common.settings import optional, required, seconds
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("bot")
 PUBLIC_KEY = load_public_key(required("DISCORD_PUBLIC_KEY"))
 USERID_HASH_SALT = required("USERID_HASH_SALT")
 CACHE_TTL_S = int(seconds("CACHE_TTL_S", 18_000))
@@ -73,6 +76,8 @@ async def anime(command: Command) -> dict[str, Any]:
     try:
         media = await lookup(search)
     except AniListUnavailableError:
+        # An error event with the user and guild in scope: the telemetry hashes both IDs.
+        log.exception("AniList lookup failed for %s", command)
         return message("AniList is not answering right now; try again soon.", ephemeral=True)
     if media is None:
         return message(f"No anime found for “{search}”.", ephemeral=True)
@@ -117,6 +122,9 @@ async def interactions(request: Request) -> JSONResponse:
     command = parse_command(interaction)
     if command is None:
         return error_body(400, "malformed interaction")
+    sentry_sdk.set_user({"id": command.user_id})
+    sentry_sdk.set_tag("guild", command.guild_id or "dm")
+    log.info("/%s from user %s in guild %s", command.name, command.user_id, command.guild_id)
     reply = await answer(command)
     usage.record(
         UsageRow(command.interaction_id, command.name, user_hash(USERID_HASH_SALT, command.user_id))
@@ -144,4 +152,8 @@ app = create_service(
         *canary_routes(),
     ],
     lifespan=lifespan,
+    secrets={
+        "DISCORD_BOT_TOKEN": optional("DISCORD_BOT_TOKEN"),
+        "CANARY_TOKEN": optional("CANARY_TOKEN"),
+    },
 )

@@ -27,6 +27,7 @@ class Command:
     name: str
     options: dict[str, str]
     user_id: str
+    guild_id: str | None = None  # None in a direct message
 
 
 def _user_id(interaction: dict[str, Any]) -> str | None:
@@ -54,7 +55,10 @@ def parse_command(interaction: dict[str, Any]) -> Command | None:
         name, value = option.get("name"), option.get("value")
         if isinstance(name, str) and isinstance(value, str):
             options[name] = value[:MAX_OPTION_LENGTH]
-    return Command(interaction_id, data["name"], options, user_id)
+    guild_id = interaction.get("guild_id")
+    if not (isinstance(guild_id, str) and SNOWFLAKE.match(guild_id)):
+        guild_id = None
+    return Command(interaction_id, data["name"], options, user_id, guild_id)
 
 
 def message(

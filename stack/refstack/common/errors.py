@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sentry_sdk
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,5 +22,12 @@ async def http_error(request: Request, error: Exception) -> Response:
     return error_body(error.status_code, messages.get(error.status_code, "request refused"))
 
 
+async def dependency_unavailable(request: Request, error: Exception) -> Response:
+    """A dependency the route needs did not answer (the database down, a wrong password)."""
+    sentry_sdk.capture_exception(error)  # the telemetry redacts what the event carries
+    return error_body(503, "dependency unavailable")
+
+
 async def unexpected_error(request: Request, error: Exception) -> Response:
+    sentry_sdk.capture_exception(error)
     return error_body(500, "internal error")

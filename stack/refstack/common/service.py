@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
+import psycopg
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,10 +14,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from refstack.common import logs
-from refstack.common.errors import http_error, unexpected_error
+from refstack.common.errors import dependency_unavailable, http_error, unexpected_error
 from refstack.common.health import Dependency, health_routes, postgres_dependency, redis_dependency
 from refstack.common.requestid import RequestIdMiddleware
 from refstack.common.settings import CommonSettings
+from refstack.common.telemetry import start_telemetry
 
 HEALTH_PATHS = ("/healthz", "/readyz")
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -28,10 +30,20 @@ def create_service(
     migrations: Path,
     routes: list[BaseRoute],
     lifespan: Lifespan | None = None,
+    *,
+    secrets: Mapping[str, str | None] | None = None,
 ) -> ASGIApp:
-    """The service's app; `lifespan` starts and stops what its own routes need."""
+    """The service's app; `lifespan` starts and stops what its own routes need.
+
+    `secrets` are the values the service holds besides its connection strings (tokens,
+    keys): its telemetry redacts them wherever they appear.
+    """
     settings = CommonSettings.from_env(name)
-    logs.configure(name, settings.log_level)
+    log = logs.configure(name, settings.log_level)
+    connections = {"database": settings.database_url, "cache": settings.redis_url}
+    start_telemetry(name, secrets=secrets or {}, connections=connections)
+    # Where the service connects, for operators; the log redaction masks the credentials.
+    log.info("starting: database %s, cache %s", settings.database_url, settings.redis_url)
     cache = (
         aioredis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
         if settings.redis_url
@@ -52,7 +64,11 @@ def create_service(
 
     app = Starlette(
         routes=[*health_routes(dependencies, settings.readiness_timeout_s), *routes],
-        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+        exception_handlers={
+            HTTPException: http_error,
+            psycopg.OperationalError: dependency_unavailable,  # down, refused, wrong password
+            Exception: unexpected_error,
+        },
         lifespan=service_lifespan,
     )
     return RequestIdMiddleware(app, quiet_paths=HEALTH_PATHS)

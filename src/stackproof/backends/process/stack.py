@@ -7,8 +7,10 @@ recorded in the run's manifest and undone in `tear_down`, also after Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -178,6 +180,36 @@ class ProcessServiceControl(ServiceControl):
             for path in self.service.log_files()
             if path.exists()
         )
+
+    def run_once(self, *, without_env: Sequence[str], timeout_s: float) -> tuple[int | None, str]:
+        if self.running():
+            raise RuntimeError(f"{self.name} is running; stop it before running it by hand")
+        spec = self.service.command()
+        env = {k: v for k, v in spec.env.items() if k not in without_env}
+        process = subprocess.Popen(
+            list(spec.argv),
+            env=env,
+            cwd=spec.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own group: a timeout kills all it started
+        )
+        self._stack.run.record(
+            "process", stack=self._stack.label, service=self.name, pid=process.pid
+        )
+        try:
+            output, _ = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return None, output
+        except BaseException:  # Ctrl-C: its own session got no SIGINT; leave nothing behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+        return process.returncode, output
 
 
 class ProcessStack(Stack):
