@@ -27,9 +27,12 @@ def create_service(
     schema: str,
     migrations: Path,
     routes: list[BaseRoute],
+    *,
     lifespan: Lifespan | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> ASGIApp:
-    """The service's app; `lifespan` starts and stops what its own routes need."""
+    """The service's app; `lifespan` starts and stops what its own routes need; `wrap` puts
+    middleware (a rate limit) inside the request-ID layer, so its answers carry the ID."""
     settings = CommonSettings.from_env(name)
     logs.configure(name, settings.log_level)
     cache = (
@@ -55,4 +58,4 @@ def create_service(
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=service_lifespan,
     )
-    return RequestIdMiddleware(app, quiet_paths=HEALTH_PATHS)
+    return RequestIdMiddleware(app if wrap is None else wrap(app), quiet_paths=HEALTH_PATHS)
