@@ -82,7 +82,9 @@ def test_service_without_an_api_key_refuses_to_start(
         trial = service.trial_start({auth.api_key_env: value})
         evidence.add(f"{label} key", {"exit_code": trial.exit_code, "output": trial.output[-600:]})
         if trial.exit_code is None:
-            problems.add(label, "it kept running (it started without a key: fails open)")
+            problems.add(
+                label, "it started without a key (answered ready or kept running): fails open"
+            )
             continue
         problems.expect(trial.exit_code != 0, label, "it exited 0; a refusal must exit non-zero")
         problems.expect(

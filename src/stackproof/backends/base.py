@@ -197,7 +197,8 @@ class ServiceControl(ABC):
         self, env: Mapping[str, str | None], timeout_s: float | None = None
     ) -> TrialStart:
         """Start the (stopped) service once, unsupervised, with `env` changed (None removes a
-        variable); wait up to `timeout_s` (default: its readiness budget) for it to exit."""
+        variable), until it exits or answers ready (then it is stopped), for at most
+        `timeout_s` (default: its readiness budget)."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot start services on trial")
 
     def logs(self) -> str:

@@ -175,10 +175,17 @@ class ProcessServiceControl(ServiceControl):
             self._stack.run.run_id,
         )
         trial.start()
-        try:
-            code: int | None = trial.wait(timeout_s or self.service.ready_timeout_s)
-        except subprocess.TimeoutExpired:
-            code = None
+        code: int | None = None
+        try:  # ends when it exits, or at once when it answers ready: it did start
+            wait_for(
+                self.service.readiness(),
+                timeout_s=timeout_s or self.service.ready_timeout_s,
+                what=spec.name,
+                give_up=trial.exited_reason,
+                interval_s=0.2,
+            )
+        except ServiceStartError:
+            code = trial.exit_code()  # None: neither exited nor ready at the deadline
         finally:
             trial.stop(STOP_TIMEOUT_S)
         output = log.read_text("utf-8", errors="replace") if log.exists() else ""
