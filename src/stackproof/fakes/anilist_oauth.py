@@ -8,15 +8,17 @@
          200 {"token_type": "Bearer", "expires_in": 31536000, "access_token": "…"}
          400/401 {"error": "invalid_grant" | "invalid_request" | "invalid_client", …}
 
-A code is single-use and bound to its redirect_uri. Every access token starts with the
-run's token canary (`--token-canary`, a secret of the profile), so the run's SecretRegistry
-finds any issued token, or any piece of one that keeps the canary, in every sink.
+A code is single-use and bound to its redirect_uri. Every access token is the run's token
+canary (`--token-canary`, a secret of the profile, so registered in the run's
+SecretRegistry) and a serial number: all that is secret in an issued token is registered,
+and the report scrubber and the sink scanner find any token, or any half of one.
 The GraphQL `Viewer { id name }` answers for a token (see anilist.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 import threading
@@ -55,6 +57,7 @@ class AniListOAuth:
         self.token_canary = token_canary or secrets.token_urlsafe(12)
         self._codes: dict[str, _Grant] = {}
         self._tokens: dict[str, Account] = {}
+        self._serials = itertools.count(1)
         self._lock = threading.Lock()
 
     def authorize(self, request: Request) -> Answer:
@@ -85,7 +88,7 @@ class AniListOAuth:
                 return _oauth_error(
                     400, "invalid_grant", "The authorization code is invalid or was used"
                 )
-            token = f"{self.token_canary}.{secrets.token_urlsafe(32)}"
+            token = f"{self.token_canary}.{next(self._serials)}"
             self._tokens[token] = grant.account
         return Answer.json(
             200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S, "access_token": token}
