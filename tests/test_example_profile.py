@@ -19,6 +19,9 @@ def test_the_notes_example_passes_the_suites(tmp_path: pytest.TempPathFactory) -
     drills = {f"R-DEP-{n}" for n in (1, 2, 3)} | {f"R-BAK-{n}" for n in range(1, 6)} | {"R-SEC-1"}
     undescribed = {"R-HLT-5", "R-HLT-7", "R-RES-1", "R-RES-2", "R-RES-3", "R-RES-4"}
     undescribed |= {f"R-RED-{n}" for n in range(1, 5)}  # no [redaction] section
+    # No [auth] section and no interactions endpoint ([command]): the auth suite skips.
+    undescribed |= {"R-AUTH-1", "R-AUTH-2", "R-RL-1", "R-RL-2", "R-SIG-1", "R-SIG-2"}
+    undescribed |= {"R-OAUTH-1", "R-OAUTH-2", "R-OAUTH-3"}
     assert {i for i, v in covered.items() if v == "skip"} <= drills | undescribed
     results = run.results
     assert results["run"]["profile"] == "notes-example"

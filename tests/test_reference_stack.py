@@ -18,6 +18,10 @@ CHAOS_REQUIREMENTS = {
     "R-HLT-3", "R-HLT-4", "R-HLT-5", "R-HLT-7",
     "R-RES-1", "R-RES-2", "R-RES-3", "R-RES-4", "R-RES-5",
 }  # fmt: skip
+AUTH_REQUIREMENTS = {
+    "R-AUTH-1", "R-AUTH-2", "R-RL-1", "R-RL-2", "R-SIG-1", "R-SIG-2",
+    "R-OAUTH-1", "R-OAUTH-2", "R-OAUTH-3",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +55,19 @@ def test_redaction_requirements_pass_and_the_report_holds_no_canary(
     )
     # The plugin scans the written report files for every canary of the run (R-RED-3).
     assert "SECRET IN THE REPORT FILES" not in reference_run.output
+
+
+def test_covers_the_auth_requirements(reference_run: SuiteRun) -> None:
+    verdicts = reference_run.verdicts()
+    assert {i: verdicts[i] for i in AUTH_REQUIREMENTS} == dict.fromkeys(AUTH_REQUIREMENTS, "pass")
+    figures = {
+        f["name"]: f["value"]
+        for r in reference_run.results["requirements"]
+        if r["id"] in ("R-RL-1", "R-OAUTH-2")
+        for f in r["figures"]
+    }
+    assert figures["requests_allowed"] == 60
+    assert 0 < figures["state_lifetime_s"] <= 300
 
 
 def test_results_list_every_catalog_id_in_order(reference_run: SuiteRun) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 import pytest
 
 from stackproof.backends import Capability, Stack
 from stackproof.checks.answers import health_paths
+from stackproof.checks.clients import own_client_address
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.health import dependants, hard_dependencies, health_endpoint
 from stackproof.checks.http import FrontClient
 from stackproof.checks.needs import require
 from stackproof.checks.problems import Problems
+from stackproof.checks.ratelimit import TOO_MANY, exhaust
 from stackproof.profile import Profile
 from stackproof.run import SecretRegistry
 
@@ -213,13 +216,25 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
 
 @pytest.mark.requirement("R-HLT-6")
 def test_health_needs_no_credentials_and_is_not_rate_limited(
-    front: FrontClient, stack: Stack, profile: Profile, evidence: Evidence
+    front_client: Callable[..., FrontClient], stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
+    """From a client of its own that first spends its whole rate limit (where the profile
+    names a limited path), every health answer must still be free of 401/403 and 429."""
     paths = health_paths(profile)
     if not paths:
         pytest.skip("the front exposes no health endpoint")
     limit = profile.policy.limits.rate_limit_requests
+    front = front_client(stack, source_address=own_client_address(stack.public))
     problems = Problems("health endpoints through the front")
+    limited = profile.auth.rate_limited_path if profile.auth is not None else None
+    if limited is not None:
+        spent = exhaust(front, limited, limit)
+        problems.expect(
+            spent.over.status_code == TOO_MANY,
+            limited,
+            f"request {limit + 1} got {spent.over.status_code}, not 429: the client is not "
+            "over its limit, so the health answers below prove less",
+        )
     statuses: dict[str, list[int]] = {}
     for _ in range(limit + 5):
         for _service, _kind, path in paths:

@@ -15,6 +15,7 @@ from stackproof.backends.base import (
     PublicFront,
     ServiceControl,
     Stack,
+    TrialStart,
 )
 from stackproof.backends.process import ProcessBackend
 from stackproof.backends.remote import RemoteBackend
@@ -35,6 +36,7 @@ __all__ = [
     "PublicFront",
     "ServiceControl",
     "Stack",
+    "TrialStart",
     "select_backend",
 ]
 

@@ -129,6 +129,15 @@ class OpsAccess:
         return [*argv, *args]
 
 
+@dataclass(frozen=True, slots=True)
+class TrialStart:
+    """What a service did when started with a changed environment: exited with `exit_code`
+    (None: still running at the deadline, then stopped), saying `output`."""
+
+    exit_code: int | None
+    output: str
+
+
 class ServiceControl(ABC):
     """One service of a running stack."""
 
@@ -183,6 +192,14 @@ class ServiceControl(ABC):
         self, argv: Sequence[str], timeout_s: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         raise CapabilityMissingError(f"{type(self).__name__} cannot run commands")
+
+    def trial_start(
+        self, env: Mapping[str, str | None], timeout_s: float | None = None
+    ) -> TrialStart:
+        """Start the (stopped) service once, unsupervised, with `env` changed (None removes a
+        variable), until it exits or answers ready (then it is stopped), for at most
+        `timeout_s` (default: its readiness budget)."""
+        raise CapabilityMissingError(f"{type(self).__name__} cannot start services on trial")
 
     def logs(self) -> str:
         raise CapabilityMissingError(f"{type(self).__name__} cannot read logs")

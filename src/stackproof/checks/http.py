@@ -42,13 +42,26 @@ def exchange_record(response: httpx.Response) -> dict[str, Any]:
 
 
 class FrontClient:
+    """`source_address` binds the client's side of every connection (say 127.0.0.2), so the
+    front sees a client of its own: what a per-client rate limit counts."""
+
     def __init__(
-        self, front: PublicFront, evidence: Evidence | None = None, timeout_s: float = 10.0
+        self,
+        front: PublicFront,
+        evidence: Evidence | None = None,
+        timeout_s: float = 10.0,
+        source_address: str | None = None,
     ) -> None:
         self.front = front
         self.evidence = evidence
-        self._https = httpx.Client(verify=trust(front), timeout=timeout_s)
-        self._http = httpx.Client(timeout=timeout_s)
+        self.source_address = source_address
+        self._https = httpx.Client(
+            transport=httpx.HTTPTransport(verify=trust(front), local_address=source_address),
+            timeout=timeout_s,
+        )
+        self._http = httpx.Client(
+            transport=httpx.HTTPTransport(local_address=source_address), timeout=timeout_s
+        )
 
     def https(
         self,

@@ -20,6 +20,10 @@ makes every query answer that status with AniList's error body until `DELETE /_s
 
 Routes are registered in `anilist_routes`, so AniList's OAuth token endpoint
 (`POST /api/v2/oauth/token`, on anilist.co) can join the GraphQL route in the same fake.
+
+With `oauth` (an `anilist_oauth.AniListOAuth`), the fake also speaks AniList's OAuth
+authorize and token endpoints (`/api/v2/oauth/*`) and answers `Viewer { id name }` for the
+tokens it issued (without a valid `Authorization: Bearer` token: 400 "Invalid token.").
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from stackproof.fakes.anilist_oauth import AniListOAuth
 from stackproof.fakes.graphql import Field, GraphQLError, parse, resolve
 from stackproof.fakes.httpfake import LOOPBACK, Answer, FakeServer, Request, Routes
 
@@ -260,8 +265,10 @@ class AniListFake:
         self,
         catalog: Sequence[Mapping[str, Any]] = CATALOG,
         rate_limit: int = RATE_LIMIT_PER_MINUTE,
+        oauth: AniListOAuth | None = None,
     ) -> None:
         self.catalog = catalog
+        self.oauth = oauth
         self.limit = RateLimit(rate_limit)
         self.requests = 0
         self.outage_status: int | None = None  # every query fails with it while set
@@ -293,12 +300,14 @@ class AniListFake:
         try:
             body = request.json() if request.method == "POST" else _query_string(request)
             query, variables = _query_and_variables(body)
-            status, data = self.execute(query, variables)
+            status, data = self.execute(query, variables, request.headers.get("authorization"))
         except GraphQLError as error:
             return _errors(400, [error.to_json(400)], headers)
         return Answer.json(status, data, headers)
 
-    def execute(self, query: str, variables: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    def execute(
+        self, query: str, variables: Mapping[str, Any], authorization: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         operation = parse(query)
         if operation.kind != "query":
             raise GraphQLError(f"This fake answers queries, not {operation.kind}s.")
@@ -306,6 +315,12 @@ class AniListFake:
         not_found: list[dict[str, Any]] = []
         values = {**operation.variables, **variables}
         for field in operation.selections:
+            if field.name == "Viewer" and self.oauth is not None:
+                account = self.oauth.viewer(authorization)
+                if account is None:
+                    raise GraphQLError("Invalid token.", field.line, field.column)
+                data[field.key] = _viewer(account.id, account.name, field)
+                continue
             if field.name != "Media":
                 raise GraphQLError(
                     f'Cannot query field "{field.name}" on type "Query".', field.line, field.column
@@ -341,6 +356,16 @@ class AniListFake:
         return 200, {"data": data}
 
 
+def _viewer(account_id: int, name: str, field: Field) -> dict[str, Any]:
+    known = {"id": account_id, "name": name, "__typename": "User"}
+    for wanted in field.selections:
+        if wanted.name not in known:
+            raise GraphQLError(
+                f'Cannot query field "{wanted.name}" on type "User".', wanted.line, wanted.column
+            )
+    return {wanted.key: known[wanted.name] for wanted in field.selections}
+
+
 def _query_string(request: Request) -> dict[str, Any]:
     return {"query": (request.query.get("query") or [""])[0]}
 
@@ -366,6 +391,8 @@ def anilist_routes(fake: AniListFake) -> Routes:
     routes.add("GET", "/", fake.graphql)
     routes.add("PUT", "/_stackproof/outage", fake.set_outage)
     routes.add("DELETE", "/_stackproof/outage", fake.end_outage)
+    if fake.oauth is not None:
+        fake.oauth.add_routes(routes)
     return routes
 
 
@@ -374,8 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=LOOPBACK)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--rate-limit", type=int, default=RATE_LIMIT_PER_MINUTE, help="per minute")
+    parser.add_argument("--client-id", help="the OAuth client allowed to link (enables OAuth)")
+    parser.add_argument("--client-secret", default="", help="that client's secret")
+    parser.add_argument("--token-canary", default="", help="prefix of every access token")
     args = parser.parse_args(argv)
-    fake = AniListFake(rate_limit=args.rate_limit)
+    oauth = (
+        AniListOAuth(args.client_id, args.client_secret, args.token_canary)
+        if args.client_id
+        else None
+    )
+    fake = AniListFake(rate_limit=args.rate_limit, oauth=oauth)
     server = FakeServer(anilist_routes(fake), args.host, args.port)
     print(f"anilist fake on {server.url}", flush=True)
     try:

@@ -16,6 +16,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from stackproof.catalog import by_id
+from stackproof.profile.auth import AuthSettings
 from stackproof.profile.chaos import (
     CommandSettings,
     FaultSettings,
@@ -405,6 +406,7 @@ class Profile(Strict):
     ops: OpsSettings | None = None
     canary: CanarySettings | None = None
     redaction: RedactionSettings | None = None
+    auth: AuthSettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -469,6 +471,10 @@ class Profile(Strict):
             if secret is not None and secret not in self.secrets:
                 known = ", ".join(self.secrets) or "none"
                 raise ValueError(f"canary.token_secret: {secret!r} is not one of secrets ({known})")
+        if self.auth is not None and (
+            found := self.auth.problems({n: s.kind for n, s in self.services.items()}, self.secrets)
+        ):
+            raise ValueError("; ".join(found))
 
     def _check_redaction(self) -> None:
         settings = self.redaction

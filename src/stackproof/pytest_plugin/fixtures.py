@@ -65,12 +65,15 @@ def evidence(request: pytest.FixtureRequest) -> Evidence:
 
 
 @pytest.fixture
-def front_client(evidence: Evidence) -> Iterator[Callable[[Stack], FrontClient]]:
-    """Make clients of any stack's public front; each records its exchanges as evidence."""
+def front_client(evidence: Evidence) -> Iterator[Callable[..., FrontClient]]:
+    """Make clients of any stack's public front; each records its exchanges as evidence.
+
+    `make(stack, source_address="127.0.0.2")` connects from that address (a client of its
+    own for per-client limits)."""
     made: list[FrontClient] = []
 
-    def make(target: Stack) -> FrontClient:
-        client = FrontClient(target.public, evidence)
+    def make(target: Stack, source_address: str | None = None) -> FrontClient:
+        client = FrontClient(target.public, evidence, source_address=source_address)
         made.append(client)
         return client
 

@@ -32,11 +32,13 @@ def create_service(
     lifespan: Lifespan | None = None,
     *,
     secrets: Mapping[str, str | None] | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> ASGIApp:
     """The service's app; `lifespan` starts and stops what its own routes need.
 
     `secrets` are the values the service holds besides its connection strings (tokens,
-    keys): its telemetry redacts them wherever they appear.
+    keys): its telemetry redacts them wherever they appear. `wrap` puts middleware (a rate
+    limit) inside the request-ID layer, so its answers carry the ID.
     """
     settings = CommonSettings.from_env(name)
     log = logs.configure(name, settings.log_level)
@@ -71,4 +73,4 @@ def create_service(
         },
         lifespan=service_lifespan,
     )
-    return RequestIdMiddleware(app, quiet_paths=HEALTH_PATHS)
+    return RequestIdMiddleware(app if wrap is None else wrap(app), quiet_paths=HEALTH_PATHS)

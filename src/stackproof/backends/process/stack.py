@@ -16,9 +16,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from stackproof.backends.base import (
     PublicFront,
     ServiceControl,
     Stack,
+    TrialStart,
 )
 from stackproof.backends.process.app import AppService
 from stackproof.backends.process.control import Answer, ControlServer
@@ -160,6 +162,36 @@ class ProcessServiceControl(ServiceControl):
 
     def resume(self) -> None:
         self.process.resume()
+
+    def trial_start(
+        self, env: Mapping[str, str | None], timeout_s: float | None = None
+    ) -> TrialStart:
+        if self.running():
+            raise ServiceStartError(f"{self.name} is running: stop it before a trial start")
+        spec = self.service.command()
+        changed = {k: v for k, v in spec.env.items() if k not in env}
+        changed |= {k: v for k, v in env.items() if v is not None}
+        log = self._stack.temp_dir / f"{self.name}-trial-{time.monotonic_ns()}.log"
+        trial = ManagedProcess(
+            replace(spec, name=f"{self.name} (trial start)", env=changed, log_path=log),
+            self._stack.run.run_id,
+        )
+        trial.start()
+        code: int | None = None
+        try:  # ends when it exits, or at once when it answers ready: it did start
+            wait_for(
+                self.service.readiness(),
+                timeout_s=timeout_s or self.service.ready_timeout_s,
+                what=spec.name,
+                give_up=trial.exited_reason,
+                interval_s=0.2,
+            )
+        except ServiceStartError:
+            code = trial.exit_code()  # None: neither exited nor ready at the deadline
+        finally:
+            trial.stop(STOP_TIMEOUT_S)
+        output = log.read_text("utf-8", errors="replace") if log.exists() else ""
+        return TrialStart(code, "\n".join(output.splitlines()[1:]))  # less our own header
 
     def exec(
         self, argv: Sequence[str], timeout_s: float = 60.0

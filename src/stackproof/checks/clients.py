@@ -1,0 +1,29 @@
+"""Distinct clients of a loopback front: each test that counts requests gets an address of
+its own in 127.0.0.0/8, so a per-client rate limit counts only that test's requests (and
+other suites' traffic from 127.0.0.1 is never limited by it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import os
+import threading
+
+from stackproof.backends.base import PublicFront
+from stackproof.profile.chaos import is_loopback_host
+
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+
+def own_client_address(front: PublicFront) -> str | None:
+    """A loopback address no other client of this process uses; None for a remote front
+    (whose per-client limit then counts this machine as one client)."""
+    if not is_loopback_host(front.https.host):
+        return None
+    with _lock:
+        number = next(_counter)
+    # 127.<pid-derived>.<n>: parallel workers (other PIDs) do not share addresses.
+    base = int(ipaddress.IPv4Address("127.0.0.0")) | (os.getpid() % 250 + 2) << 16
+    return str(ipaddress.IPv4Address(base | number))
