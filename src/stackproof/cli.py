@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof.backends import Stack, select_backend
-from stackproof.backends.base import CapabilityMissingError
-from stackproof.errors import StackproofError
+from stackproof.errors import CapabilityMissingError, StackproofError
 from stackproof.profile import load_profile
 from stackproof.run import RunContext, new_run_id
 from stackproof.signals import treat_termination_as_interrupt

@@ -33,3 +33,28 @@ class WaitCancelledError(ServiceStartError):
 
 class MutantError(StackproofError):
     """A mutant cannot be applied to the stack it names."""
+
+
+class CapabilityMissingError(StackproofError, NotImplementedError):
+    """The backend or profile cannot give what a check needs: the check skips, saying why.
+
+    `enable` names what would make it possible (a profile key, a backend), for the skip
+    reason and for `stackproof plan`.
+    """
+
+    def __init__(self, message: str, *, enable: str | None = None) -> None:
+        super().__init__(message)
+        self.enable = enable
+
+    def reason(self) -> str:
+        return f"{self} (to enable: {self.enable})" if self.enable else str(self)
+
+
+class PreconditionError(StackproofError):
+    """What a check needs before it can judge did not hold (a steady state before a fault, an
+    endpoint that cannot be reached): the check's verdict is `error`, never `fail`."""
+
+
+class StackBrokenError(StackproofError):
+    """A service of the stack exited on its own after the stack was up: every later check of
+    that stack is `error` with this one cause."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from stackproof.backends import Stack
-from stackproof.backends.base import CapabilityMissingError
 from stackproof.checks.cache import RedisProbe
 from stackproof.checks.chaos import command_client, require_links
 from stackproof.checks.commands import CommandClient
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.problems import Problems
 from stackproof.checks.steady import SteadyState
+from stackproof.errors import CapabilityMissingError
 from stackproof.faults.injector import StackFaults
 from stackproof.profile import Profile
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from stackproof.backends import Capability, Stack
-from stackproof.backends.base import CapabilityMissingError
 from stackproof.backends.process.supervision import events
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.health import health_endpoint
@@ -16,6 +15,7 @@ from stackproof.checks.needs import require
 from stackproof.checks.problems import Problems
 from stackproof.checks.steady import SteadyState
 from stackproof.checks.timeline import UNREADY_AT_FRONT, FaultRecorder, FrontEndpoint
+from stackproof.errors import CapabilityMissingError
 from stackproof.faults.injector import StackFaults
 from stackproof.profile import Profile
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from stackproof.errors import CapabilityMissingError
 from stackproof.profile import Profile
 from stackproof.run import RunContext
 
@@ -30,10 +31,6 @@ class Capability(StrEnum):
     LOGS = "logs"  # read service logs
     EXEC = "exec"  # run commands beside a service
     OPS = "ops"  # run the stack's operations scripts against it (service control for scripts)
-
-
-class CapabilityMissingError(NotImplementedError):
-    """The backend cannot do this; the message says why, for a skip reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +124,22 @@ class OpsAccess:
                 f"it names: {known})"
             )
         return [*argv, *args]
+
+
+@dataclass(frozen=True, slots=True)
+class StackFailure:
+    """A service that exited on its own after its stack was up: the cause of every later
+    `error` of that stack, told once."""
+
+    service: str
+    exit_status: int | None  # None: gone, status unknown
+    detail: str  # what was seen ("exited with code 1", "no longer owns port 41491")
+    log_tail: str
+    at: float  # monotonic seconds
+
+    def describe(self) -> str:
+        text = f"service {self.service!r} of the stack {self.detail}"
+        return f"{text}; its log ends:\n{self.log_tail}" if self.log_tail else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +257,12 @@ class Stack(ABC):
 
     def logs(self, service: str) -> str:
         return self.service(service).logs()
+
+    def failure(self) -> StackFailure | None:
+        """The first service that exited on its own since the stack was up, or None.
+
+        Exits the harness asked for (stop, kill, destroy, a fault) are not failures."""
+        return None
 
     def lifecycle(self) -> list[LifecycleEvent]:
         """Every spawn, ready, stop, kill and destroy of this stack's services so far."""

@@ -11,15 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from stackproof.backends.base import (
-    Backend,
+from stackproof.backends.base import Backend, Endpoint, PublicFront, ServiceControl, Stack
+from stackproof.errors import (
+    BackendUnavailableError,
     CapabilityMissingError,
-    Endpoint,
-    PublicFront,
-    ServiceControl,
-    Stack,
+    ProfileError,
+    ServiceStartError,
 )
-from stackproof.errors import BackendUnavailableError, ProfileError, ServiceStartError
 from stackproof.profile import Profile
 from stackproof.readiness import TcpPort, wait_for
 from stackproof.run import RunContext

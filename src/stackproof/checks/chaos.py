@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from stackproof.backends.base import CapabilityMissingError, Stack
+from stackproof.backends.base import Stack
 from stackproof.checks.commands import CommandClient, CommandUnavailableError
 from stackproof.checks.writes import WriteLedger
+from stackproof.errors import CapabilityMissingError
 from stackproof.faults.injector import StackFaults
 from stackproof.profile import Profile
 

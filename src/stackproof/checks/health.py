@@ -9,9 +9,9 @@ from typing import Literal
 
 import httpx
 
-from stackproof.backends.base import CapabilityMissingError, Stack
+from stackproof.backends.base import Stack
 from stackproof.checks.http import trust
-from stackproof.errors import ServiceStartError
+from stackproof.errors import CapabilityMissingError, ServiceStartError
 from stackproof.readiness import HttpStatus, wait_for
 
 HealthKind = Literal["liveness", "readiness"]

@@ -22,7 +22,8 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
-from stackproof.backends.base import CapabilityMissingError, Stack
+from stackproof.backends.base import Stack
+from stackproof.errors import CapabilityMissingError
 from stackproof.faults.network import LinkNetwork, LinkProxy, link_name
 from stackproof.faults.partition import Partitions, PartitionUnavailableError
 from stackproof.faults.partition import unavailable as partitions_unavailable

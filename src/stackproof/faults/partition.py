@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 
-from stackproof.backends.base import CapabilityMissingError
+from stackproof.errors import CapabilityMissingError
 from stackproof.run import RunContext
 from stackproof.signals import deferred_interrupts
 

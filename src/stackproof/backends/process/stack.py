@@ -26,7 +26,6 @@ from typing import Any
 from stackproof.backends.base import (
     Actor,
     Capability,
-    CapabilityMissingError,
     Endpoint,
     LifecycleEvent,
     LifecycleKind,
@@ -61,7 +60,7 @@ from stackproof.backends.process.supervision import (
 from stackproof.backends.process.supervision import (
     kill_service as kill_supervised_service,
 )
-from stackproof.errors import ServiceStartError, WaitCancelledError
+from stackproof.errors import CapabilityMissingError, ServiceStartError, WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.faults import network as fault_network  # modules, not names: the fault
 from stackproof.faults import partition as fault_partition  # layer imports backends.base
