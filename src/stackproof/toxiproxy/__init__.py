@@ -1,14 +1,14 @@
 """Network faults through the Toxiproxy v2 HTTP API.
 
 - `ToxiproxyServer` / `ServerThread`: a server for that API in pure asyncio (used when no
-  real Toxiproxy is configured); also `python -m stackproof.faults.toxiproxy`.
+  real Toxiproxy is configured); also `python -m stackproof.toxiproxy`.
 - `ToxiproxyClient`: drives either server; `client.toxic(...)` and `client.disabled(...)` are
   faults that undo themselves.
 """
 
-from stackproof.faults.toxiproxy.client import ToxiproxyClient
-from stackproof.faults.toxiproxy.faults import disabled, toxic
-from stackproof.faults.toxiproxy.schema import (
+from stackproof.toxiproxy.client import ToxiproxyClient
+from stackproof.toxiproxy.faults import disabled, toxic
+from stackproof.toxiproxy.schema import (
     ProxyInfo,
     ToxicInfo,
     ToxiproxyBadRequestError,
@@ -16,7 +16,7 @@ from stackproof.faults.toxiproxy.schema import (
     ToxiproxyError,
     ToxiproxyNotFoundError,
 )
-from stackproof.faults.toxiproxy.server import ServerThread, ToxiproxyServer
+from stackproof.toxiproxy.server import ServerThread, ToxiproxyServer
 
 __all__ = [
     "ProxyInfo",
