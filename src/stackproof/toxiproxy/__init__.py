@@ -4,6 +4,14 @@
   real Toxiproxy is configured); also `python -m stackproof.toxiproxy`.
 - `ToxiproxyClient`: drives either server; `client.toxic(...)` and `client.disabled(...)` are
   faults that undo themselves.
+
+Why a server of our own, where the project otherwise takes well-kept libraries: the real
+server (Shopify's `toxiproxy-server`, a Go binary) cannot be installed here. No package in a
+reachable registry ships it (PyPI and npm hold only clients; Debian has no package), and an
+install step that downloads a release binary cannot reach its host. What clients speak is
+its HTTP API, so the built-in server speaks that API: the third-party `toxiproxy-python`
+client drives it as documented (tests/faults/test_toxiproxy_compat.py), and a real Toxiproxy
+takes its place by URL or binary where one can be installed.
 """
 
 from stackproof.toxiproxy.client import ToxiproxyClient
