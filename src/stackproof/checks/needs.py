@@ -1,6 +1,8 @@
-"""Skip, saying why, when a backend cannot do what a check needs."""
+"""Skip, saying why, when a backend cannot do what a check needs or there is nothing to check."""
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 import pytest
 
@@ -12,3 +14,10 @@ def require(stack: Stack, capability: Capability) -> None:
     if not stack.can(capability):
         backend = type(stack).__name__
         pytest.skip(f"{backend} cannot {capability.value}, which this check needs")
+
+
+def nothing_to_check(reason: str, *, enable: str) -> NoReturn:
+    """A check whose loop would run over nothing skips, never passes: `reason` says what is
+    missing, `enable` what (a profile key, a backend) would give it something to check."""
+    __tracebackhide__ = True
+    pytest.skip(f"{reason} (to enable: {enable})")
