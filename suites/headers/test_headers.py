@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import pytest
 
 from stackproof.backends import Capability, Stack
-from stackproof.checks.answers import Answer, front_answers
+from stackproof.checks.answers import (
+    Answer,
+    error_headers_check,
+    front_answers,
+    hsts_check,
+    hsts_problems,
+    request_id_check,
+    request_id_log_check,
+    required_header_problems,
+    success_headers_check,
+)
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient
 from stackproof.checks.needs import require
 from stackproof.checks.problems import Problems
 from stackproof.profile import Profile
-
-HSTS_MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 
 
 @pytest.fixture
@@ -23,82 +30,21 @@ def answers(front: FrontClient, profile: Profile) -> list[Answer]:
     return front_answers(front, profile)
 
 
-def _normal(value: str) -> str:
-    return re.sub(r"\s+", " ", value.strip()).lower()
-
-
-def _check_statuses(answers: Iterable[Answer], problems: Problems) -> None:
-    """An answer of the wrong kind proves nothing about the headers of its kind."""
-    for answer in answers:
-        problems.expect(
-            answer.status_ok,
-            "status",
-            f"{answer.label}: got {answer.response.status_code}, "
-            f"the profile expects {answer.expect}",
-        )
-
-
-def hsts_problems(answer: Answer, profile: Profile) -> list[str]:
-    policy = profile.policy.headers
-    value = answer.response.headers.get("strict-transport-security")
-    if value is None:
-        return ["Strict-Transport-Security is missing"]
-    found = []
-    match = HSTS_MAX_AGE.search(value)
-    if match is None or int(match.group(1)) < policy.hsts_min_age:
-        found.append(f"Strict-Transport-Security {value!r}: max-age below {policy.hsts_min_age}")
-    if policy.hsts_include_subdomains and "includesubdomains" not in value.lower():
-        found.append(f"Strict-Transport-Security {value!r}: no includeSubDomains")
-    return found
-
-
-def required_header_problems(answer: Answer, profile: Profile) -> list[str]:
-    found = []
-    for name, wanted in profile.policy.headers.required.items():
-        value = answer.response.headers.get(name)
-        if value is None:
-            found.append(f"{name} is missing")
-        elif _normal(value) != _normal(wanted):
-            found.append(f"{name}: {value!r}, expected {wanted!r}")
-    return found
-
-
 @pytest.mark.requirement("R-HDR-1")
 def test_hsts_on_every_https_answer(answers: list[Answer], profile: Profile) -> None:
-    problems = Problems("Strict-Transport-Security")
-    _check_statuses(answers, problems)
-    for answer in answers:
-        if answer.scheme == "https":
-            for problem in hsts_problems(answer, profile):
-                problems.add(answer.label, problem)
-    problems.raise_if_any()
+    hsts_check(answers, profile).raise_if_any()
 
 
 @pytest.mark.requirement("R-HDR-2")
 def test_security_headers_on_successful_answers(answers: list[Answer], profile: Profile) -> None:
-    problems = Problems("security headers on 2xx answers")
-    successful = [a for a in answers if 200 <= a.expect < 300]
-    _check_statuses(successful, problems)
-    for answer in successful:
-        for problem in required_header_problems(answer, profile):
-            problems.add(answer.label, problem)
-    problems.raise_if_any()
+    success_headers_check(answers, profile).raise_if_any()
 
 
 @pytest.mark.requirement("R-HDR-3")
 def test_security_headers_on_error_and_health_answers(
     answers: list[Answer], profile: Profile
 ) -> None:
-    problems = Problems("security headers on redirects, errors and health answers")
-    chosen = [a for a in answers if a.expect >= 300 or a.health]
-    _check_statuses(chosen, problems)
-    for answer in chosen:
-        found = required_header_problems(answer, profile)
-        if answer.scheme == "https":
-            found += hsts_problems(answer, profile)
-        for problem in found:
-            problems.add(f"{answer.label} ({answer.response.status_code})", problem)
-    problems.raise_if_any()
+    error_headers_check(answers, profile).raise_if_any()
 
 
 @pytest.mark.destructive
@@ -162,18 +108,7 @@ def test_no_cors_grant_to_a_foreign_origin(front: FrontClient, profile: Profile)
 
 @pytest.mark.requirement("R-HDR-5")
 def test_every_answer_carries_a_request_id(answers: list[Answer], profile: Profile) -> None:
-    header = profile.policy.headers.request_id
-    problems = Problems(f"{header} on answers")
-    seen: dict[str, str] = {}
-    for answer in answers:
-        value = answer.response.headers.get(header, "").strip()
-        if not value:
-            problems.add(answer.label, f"no {header}")
-        elif value in seen:
-            problems.add(answer.label, f"{header} {value} repeats the one of {seen[value]}")
-        else:
-            seen[value] = answer.label
-    problems.raise_if_any()
+    request_id_check(answers, profile).raise_if_any()
 
 
 @pytest.mark.requirement("R-HDR-5")
@@ -181,23 +116,8 @@ def test_request_id_appears_in_the_answering_service_log(
     stack: Stack, answers: list[Answer], profile: Profile, evidence: Evidence
 ) -> None:
     require(stack, Capability.LOGS)
-    header = profile.policy.headers.request_id
-    problems = Problems(f"{header} in service logs")
     logs = {name: stack.logs(name) for name in profile.services}
-    for answer in answers:
-        request_id = answer.response.headers.get(header, "").strip()
-        if answer.health or not request_id:
-            continue  # health answers stay out of logs (R-HLT-6); a missing ID fails above
-        services = [answer.service] if answer.service else list(logs)
-        lines = [
-            line for name in services for line in logs[name].splitlines() if request_id in line
-        ]
-        evidence.add(f"log lines for {answer.label}", lines[:3])
-        if not lines:
-            request = answer.response.request
-            who = answer.service or "any service"
-            problems.add(
-                answer.label,
-                f"{request_id} ({request.method} {request.url.path}) is in no log line of {who}",
-            )
+    problems, lines = request_id_log_check(answers, profile, logs)
+    for label, found in lines.items():
+        evidence.add(f"log lines for {label}", found)
     problems.raise_if_any()
