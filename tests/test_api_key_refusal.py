@@ -56,7 +56,8 @@ def test_a_service_that_starts_with_a_blank_key_and_refuses_everything_passes(
     assert run.covered() == {"R-AUTH-2": "pass"}, run.output[-3000:]
     evidence = [e for r in run.results["requirements"] for e in r["evidence"]]
     blank = next(e["data"] for e in evidence if e["label"] == "blank key")
-    assert blank["started"] and blank["fails"] == "closed", blank
+    assert blank["started"], blank
+    assert blank["fails"] == "closed", blank
 
 
 def test_a_service_that_starts_without_a_key_and_lets_requests_in_fails(tmp_path: Path) -> None:
@@ -68,4 +69,5 @@ def test_a_service_that_starts_without_a_key_and_lets_requests_in_fails(tmp_path
         "--requirement=R-AUTH-2",
     )
     assert run.covered() == {"R-AUTH-2": "fail"}, run.output[-3000:]
-    assert "fails open" in run.output and "let through" in run.output
+    assert "fails open" in run.output
+    assert "let through" in run.output

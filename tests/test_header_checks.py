@@ -130,7 +130,8 @@ def test_an_answer_with_two_request_ids_is_flagged_naming_who_logged_which(
     problems, _ = request_id_log_check(answers, profile, logs)
     report = problems.report()
     assert "app0001, ngx0002" not in report  # each ID is looked up on its own
-    assert "ngx0002" in report and "nginx logged it" in report
+    assert "ngx0002" in report
+    assert "nginx logged it" in report
     assert "app0001" not in report  # the bot did log its own
 
 
