@@ -16,7 +16,8 @@ from support import REFERENCE
 from stackproof.backends.base import Endpoint, PublicFront
 from stackproof.checks.answers import front_answers
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.http import FrontClient
+from stackproof.checks.health import HealthEndpoint
+from stackproof.checks.http import FrontClient, trust
 from stackproof.errors import PreconditionError
 from stackproof.profile import load_profile
 from stackproof.tls_ca import RunCA
@@ -103,3 +104,26 @@ def test_a_front_that_refuses_connections_keeps_the_header_checks_from_judging()
         pytest.raises(PreconditionError, match=r"probe home.*(refused|Connect)"),
     ):
         front_answers(client, profile)
+
+
+def test_a_health_endpoint_that_refuses_connections_is_a_precondition() -> None:
+    endpoint = HealthEndpoint(
+        "bot", "liveness", f"http://127.0.0.1:{_closed_port()}/healthz", False
+    )
+    with pytest.raises(PreconditionError, match=r"bot liveness .* cannot be reached"):
+        endpoint.answer(timeout_s=1.0)
+    response, _, error = endpoint.get(timeout_s=1.0)  # `get` keeps "no answer" as data
+    assert response is None
+    assert error is not None
+
+
+def test_a_health_endpoint_behind_a_rejected_certificate_still_answers(
+    wrong_name_server: tuple[int, Path],
+) -> None:
+    port, ca = wrong_name_server
+    front = _front(port, ca)
+    endpoint = HealthEndpoint("bot", "liveness", front.https_url("/healthz"), trust(front))
+    response, _, error = endpoint.answer(timeout_s=5.0)
+    assert error is None
+    assert response is not None
+    assert response.status_code == 200

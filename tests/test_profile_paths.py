@@ -14,7 +14,7 @@ from stackproof.cli import main
 from stackproof.errors import ProfileError
 from stackproof.profile import load_profile
 
-CA_BUNDLE = ('[policy.tls]\n', '[policy.tls]\nca_bundle = "trust/ca.pem"\n')
+CA_BUNDLE = ("[policy.tls]\n", '[policy.tls]\nca_bundle = "trust/ca.pem"\n')
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_relative_binaries_are_read_from_the_profiles_folder(
     path = reference_variant(
         tmp_path,
         {
-            '[services.nginx.process]\n': '[services.nginx.process]\nbinary = "bin/nginx"\n',
+            "[services.nginx.process]\n": '[services.nginx.process]\nbinary = "bin/nginx"\n',
             "[faults]\n": '[faults.toxiproxy]\nbinary = "bin/toxiproxy-server"\n\n[faults]\n',
         },
     )

@@ -16,7 +16,7 @@ import pytest
 
 from stackproof.backends import Capability, Stack
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.needs import require
+from stackproof.checks.needs import nothing_to_check, require
 from stackproof.checks.problems import Problems
 from stackproof.drills.deploys import DeployTarget
 from stackproof.drills.startorder import start_order_problems
@@ -283,11 +283,10 @@ def test_an_invalid_artifact_never_takes_the_service_down(
         "service",
         "the running release was touched: " + ", ".join(f"{e.kind} ({e.by})" for e in touched),
     )
-    problems.expect(
-        len(watcher.identities()) == 1,
-        "service",
-        f"the service ran as {sorted(watcher.identities())}: it was restarted",
-    )
+    # The lifecycle above tells any restart; the identities seen confirm it where the
+    # backend reports them (none seen: nothing to compare, not a restart).
+    if len(ran_as := watcher.identities()) > 1:
+        problems.add("service", f"the service ran as {sorted(ran_as)}: it was restarted")
     down = watcher.unready(definite=True)
     problems.expect(not down, "service", f"readiness dropped {len(down)} time(s)")
     evidence.add(
@@ -305,7 +304,10 @@ def test_deploy_waits_for_healthy_dependencies(
     target, releases, stack = deploy_target, deploy_target.releases, deploy_target.stack
     hard = profile.services[target.service].health.hard_dependencies
     if not hard:
-        pytest.skip(f"{target.service} names no hard dependency")
+        nothing_to_check(
+            f"{target.service} names no hard dependency to stop",
+            enable=f"services.{target.service}.health.hard_dependencies",
+        )
     before = releases.pointed("current")
     identity = stack.service(target.service).identity()
     problems = Problems("a deploy while a dependency is down")
@@ -342,9 +344,10 @@ def test_deploy_waits_for_healthy_dependencies(
             dependency,
             f"current → {releases.pointed('current')}, expected {before}",
         )
-    problems.expect(
-        stack.service(target.service).identity() == identity,
-        "service",
-        "the running release was restarted",
-    )
+    if identity is not None:  # unknown: the lifecycle's spawns above tell a restart alone
+        problems.expect(
+            stack.service(target.service).identity() == identity,
+            "service",
+            "the running release was restarted",
+        )
     problems.raise_if_any()
