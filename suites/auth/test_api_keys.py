@@ -10,7 +10,7 @@ import pytest
 from stackproof.backends import Capability, Stack
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient, answer_needed
-from stackproof.checks.needs import require
+from stackproof.checks.needs import require, secret_of
 from stackproof.checks.problems import Problems
 from stackproof.profile.auth import AuthSettings
 
@@ -38,7 +38,12 @@ def test_admin_route_needs_the_exact_api_key(
     client_of: Callable[[Stack], FrontClient],
     evidence: Evidence,
 ) -> None:
-    key = stack.secret(auth.api_key_secret)
+    key = secret_of(
+        stack,
+        auth.api_key_secret,
+        what="API key",
+        purpose=f"{auth.admin_path} cannot be asked with the right key and its near misses",
+    )
     client = client_of(stack)
     problems = Problems(f"X-API-Key on {auth.admin_path}")
     bodies: dict[str, bytes] = {}

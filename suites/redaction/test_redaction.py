@@ -20,6 +20,7 @@ from stackproof.checks.leaks import (
     redacted_urls,
     run_canaries,
 )
+from stackproof.checks.needs import secret_of
 from stackproof.checks.problems import Problems
 from stackproof.checks.sinks import SinkScanner
 from stackproof.fakes.sentry import SentryFakeClient
@@ -82,7 +83,12 @@ def test_discord_ids_reach_telemetry_only_hashed(
 ) -> None:
     if redaction_settings.salt_secret is None:
         pytest.skip("the profile does not say which secret is the salt (redaction.salt_secret)")
-    salt = redaction_stack.secret(redaction_settings.salt_secret)
+    salt = secret_of(
+        redaction_stack,
+        redaction_settings.salt_secret,
+        what="hash salt",
+        purpose="the IDs' hashes cannot be computed to look for",
+    )
     user = _hash(redaction_stack, redaction_settings, salt, error_paths.user_id)
     guild = _hash(redaction_stack, redaction_settings, salt, error_paths.guild_id)
     problems = Problems("Discord IDs in telemetry")

@@ -7,6 +7,7 @@ from typing import NoReturn
 import pytest
 
 from stackproof.backends import Capability, Stack
+from stackproof.errors import CapabilityMissingError
 
 
 def require(stack: Stack, capability: Capability) -> None:
@@ -21,3 +22,18 @@ def nothing_to_check(reason: str, *, enable: str) -> NoReturn:
     missing, `enable` what (a profile key, a backend) would give it something to check."""
     __tracebackhide__ = True
     pytest.skip(f"{reason} (to enable: {enable})")
+
+
+def secret_of(stack: Stack, name: str, *, what: str, purpose: str) -> str:
+    """The run's value of one of the profile's `secrets`. A backend that holds none (a
+    remote stack keeps its secrets to itself) makes the check skip, saying what it needed
+    the secret for."""
+    __tracebackhide__ = True
+    try:
+        return stack.secret(name)
+    except CapabilityMissingError:
+        pytest.skip(
+            f"{type(stack).__name__} holds no {what} of the stack (secret {name!r}), so "
+            f"{purpose} (to enable: a backend that holds the stack's secrets, such as "
+            "process; the remote backend does not yet)"
+        )
