@@ -19,6 +19,7 @@ from stackproof.backends import Stack
 from stackproof.checks.answers import oversized_body
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient, answer_needed
+from stackproof.checks.needs import nothing_to_check
 from stackproof.checks.problems import Problems
 from stackproof.checks.tls import (
     PYTHON_VERSIONS,
@@ -172,7 +173,10 @@ def test_plain_http_redirects_to_the_same_path_on_https(
     front: FrontClient, profile: Profile
 ) -> None:
     if front.front.http is None:
-        pytest.skip("the profile gives no plain-HTTP address to check")
+        nothing_to_check(
+            "the profile gives no plain-HTTP address to check",
+            enable="public.http_port (public.remote.http_url on a remote stack)",
+        )
     problems = Problems("plain HTTP")
     for path in _redirect_paths(profile):
         for method in ("GET", "HEAD", "POST"):

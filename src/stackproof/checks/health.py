@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -100,3 +102,10 @@ def hard_dependencies(stack: Stack) -> list[str]:
             for d in s.health.hard_dependencies
         }
     )
+
+
+def health_line_pattern(paths: Iterable[str]) -> re.Pattern[str] | None:
+    """A log line naming one of `paths` (a path, not a longer one it begins); None for no
+    paths, since an empty alternation would match every line."""
+    alternatives = [rf"(?<![\w/]){re.escape(p)}(?![\w/])" for p in sorted(set(paths))]
+    return re.compile("|".join(alternatives)) if alternatives else None

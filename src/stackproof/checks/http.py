@@ -57,6 +57,27 @@ def answer_needed(what: str) -> Iterator[None]:
         ) from error
 
 
+def sent_or_cut(
+    client: FrontClient,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    content: bytes | str | None = None,
+) -> httpx.Response | str:
+    """The answer, or how the connection ended once the request was on its way (a reset, a
+    dropped connection: for a check of how a service takes bad input, an outcome to judge).
+    A connection that could not be made at all is no such outcome: `PreconditionError`."""
+    try:
+        return client.https(method, path, headers=headers, content=content)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+        raise PreconditionError(
+            f"{method} {path}: cannot reach the front ({type(error).__name__}: {error})"
+        ) from error
+    except httpx.TransportError as error:
+        return f"no answer: {type(error).__name__}"
+
+
 def exchange_record(response: httpx.Response) -> dict[str, Any]:
     request = response.request
     sent = {
