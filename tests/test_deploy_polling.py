@@ -10,6 +10,7 @@ too often or too rarely is.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -160,3 +161,16 @@ def test_a_probe_is_timed_when_it_arrives_not_when_its_line_is_written(
     probe.join(timeout=10)
     (record,) = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
     assert record["t"] <= arrived_by
+
+
+def test_a_release_whose_port_is_taken_says_so_in_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "probes.jsonl"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert unready.main(["--port", str(port), "--log", str(log)]) == 1
+    read = ProbeLog.read(log, "watcher")
+    assert read.probes == ()
+    assert read.listen_error is not None
+    assert "in use" in read.listen_error
