@@ -15,6 +15,7 @@ from support import REFERENCE, run_suites
 
 from stackproof.procs import tail
 from stackproof.readiness import Check, wait_for
+from stackproof.tls_ca import RunCA
 
 pytestmark = pytest.mark.stack
 
@@ -131,7 +132,7 @@ def test_an_unreachable_target_still_writes_its_report_with_error_verdicts(tmp_p
         "host": "localhost",
         "https_url": "https://localhost:9",  # discard port: nothing listens on loopback there
         "http_url": "http://localhost:9",
-        "ca_bundle": str(tmp_path / "none.pem"),
+        "ca_bundle": str(RunCA(tmp_path).ca_path),  # a real file: the profile must be valid
         "services": {"auth": {"url": "http://127.0.0.1:9"}},
     }
     profile = tmp_path / "unreachable.toml"

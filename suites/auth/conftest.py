@@ -9,6 +9,7 @@ import pytest
 from stackproof.backends import Stack
 from stackproof.checks.clients import own_client_address
 from stackproof.checks.http import FrontClient
+from stackproof.checks.needs import secret_of
 from stackproof.checks.oauth import LinkFlow
 from stackproof.profile import Profile
 from stackproof.profile.auth import AuthSettings, OAuthSettings
@@ -42,6 +43,12 @@ def client_of(front_client: Callable[..., FrontClient]) -> Callable[[Stack], Fro
 def link_flow(
     stack: Stack, oauth: OAuthSettings, client_of: Callable[[Stack], FrontClient]
 ) -> Iterator[LinkFlow]:
-    flow = LinkFlow(stack, oauth, client_of(stack))
+    context_key = secret_of(
+        stack,
+        oauth.context_key_secret,
+        what="OAuth context key",
+        purpose="no context token can be signed to start the linking flow",
+    )
+    flow = LinkFlow(stack, oauth, client_of(stack), context_key)
     yield flow
     flow.close()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pytest
 
 from stackproof.backends import Capability, Stack
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.http import FrontClient
-from stackproof.checks.needs import require
+from stackproof.checks.http import FrontClient, answer_needed
+from stackproof.checks.needs import require, secret_of
 from stackproof.checks.problems import Problems
 from stackproof.profile.auth import AuthSettings
 
@@ -37,7 +38,12 @@ def test_admin_route_needs_the_exact_api_key(
     client_of: Callable[[Stack], FrontClient],
     evidence: Evidence,
 ) -> None:
-    key = stack.secret(auth.api_key_secret)
+    key = secret_of(
+        stack,
+        auth.api_key_secret,
+        what="API key",
+        purpose=f"{auth.admin_path} cannot be asked with the right key and its near misses",
+    )
     client = client_of(stack)
     problems = Problems(f"X-API-Key on {auth.admin_path}")
     bodies: dict[str, bytes] = {}
@@ -67,24 +73,81 @@ def test_admin_route_needs_the_exact_api_key(
     problems.raise_if_any()
 
 
+# Keys a client can send to a service that started without one of its own. A blank key
+# cannot be sent at all: HTTP strips the whitespace around a field's value.
+KEYLESS_ATTEMPTS: dict[str, str | None] = {
+    "no key": None,
+    "an empty key": "",
+    "a made-up key": "stackproof-not-the-key",
+}
+
+
+def _ask_without_the_key(client: FrontClient, path: str, answered: dict[str, int]) -> None:
+    """What the admin route answers each keyless attempt, into `answered`."""
+    for label, sent in KEYLESS_ATTEMPTS.items():
+        with answer_needed(f"GET {path} with {label}"):
+            response = client.https("GET", path, headers={} if sent is None else {HEADER: sent})
+        answered[label] = response.status_code
+
+
 @pytest.mark.destructive
 @pytest.mark.requirement("R-AUTH-2")
 def test_service_without_an_api_key_refuses_to_start(
-    own_stack: Stack, auth: AuthSettings, evidence: Evidence
+    own_stack: Stack,
+    auth: AuthSettings,
+    front_client: Callable[[Stack], FrontClient],
+    evidence: Evidence,
 ) -> None:
-    """Given the service stopped, it is started with its key empty, then unset: each time it
-    must exit non-zero, saying which setting is missing, and never print a secret."""
+    """Given the service stopped, it is started with its key empty, blank, then unset.
+
+    Empty or unset, it must refuse to start: exit non-zero, naming the setting, with no
+    secret in its output. A blank key may also be taken as it is: a service that then
+    starts and answers 401 to everything fails closed, which is what R-AUTH-2 guards; one
+    that lets a request through fails open. While a trial start answers ready, the admin
+    route is asked without the key, to tell the two apart."""
     require(own_stack, Capability.CONTROL)
     service = own_stack.service(auth.service)
     service.stop()
+    client = front_client(own_stack)
     problems = Problems(f"{auth.service} started without {auth.api_key_env}")
     for label, value in {"empty": "", "blank": "   ", "unset": None}.items():
-        trial = service.trial_start({auth.api_key_env: value})
-        evidence.add(f"{label} key", {"exit_code": trial.exit_code, "output": trial.output[-600:]})
+        answered: dict[str, int] = {}
+        trial = service.trial_start(
+            {auth.api_key_env: value},
+            while_ready=functools.partial(_ask_without_the_key, client, auth.admin_path, answered),
+        )
+        let_in = sorted(attempt for attempt, status in answered.items() if status < 400)
+        fails = "open" if let_in else "closed" if answered else None
+        evidence.add(
+            f"{label} key",
+            {
+                "exit_code": trial.exit_code,
+                "started": trial.exit_code is None,
+                "admin route without the key": answered,
+                "fails": fails,
+                "output": trial.output[-600:],
+            },
+        )
         if trial.exit_code is None:
-            problems.add(
-                label, "it started without a key (answered ready or kept running): fails open"
-            )
+            if let_in:
+                problems.add(
+                    label,
+                    f"it started and fails open: {auth.admin_path} let through "
+                    + ", ".join(f"{a} ({answered[a]})" for a in let_in),
+                )
+            elif not answered:
+                problems.add(
+                    label,
+                    "it kept running without answering ready or exiting: it did not refuse "
+                    "to start",
+                )
+            elif label != "blank":
+                problems.add(
+                    label,
+                    "it started (it fails closed: "
+                    f"{auth.admin_path} answered {sorted(set(answered.values()))}), but a "
+                    "service with an empty or missing key must refuse to start",
+                )
             continue
         problems.expect(trial.exit_code != 0, label, "it exited 0; a refusal must exit non-zero")
         problems.expect(

@@ -14,7 +14,7 @@ import pytest
 from stackproof.backends import Capability, Stack
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient
-from stackproof.checks.needs import require
+from stackproof.checks.needs import require, secret_of
 from stackproof.checks.oauth import LinkFlow, context_token, query_of, run_sql
 from stackproof.checks.problems import Problems
 from stackproof.checks.sinks import SinkScanner
@@ -182,7 +182,12 @@ def test_no_plaintext_token_in_a_database_dump(
     assert dump.returncode == 0, f"pg_dump failed: {dump.stderr[-300:]}"
     # The dump must hold the link at all, or finding no token in it proves nothing.
     assert account in dump.stdout, "the dump does not hold the new link (wrong database?)"
-    canary = stack.secret(oauth.token_canary_secret)
+    canary = secret_of(
+        stack,
+        oauth.token_canary_secret,
+        what="token canary",
+        purpose="a token in the dump cannot be recognised",
+    )
     findings = SinkScanner({"OAuth access token": canary}, patterns=()).scan(dump.stdout, "pg_dump")
     evidence.figure("dump_bytes", len(dump.stdout), "bytes")
     evidence.add("findings", [f.describe() for f in findings])

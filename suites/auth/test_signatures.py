@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from stackproof.backends import Stack
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.http import FrontClient
+from stackproof.checks.http import FrontClient, sent_or_cut
 from stackproof.checks.problems import Problems
 from stackproof.fakes.discord import PING, SIGNATURE_HEADER, TIMESTAMP_HEADER, DiscordSigner
 from stackproof.profile import Profile
@@ -76,11 +76,10 @@ def unsigned_requests(discord: DiscordSigner) -> dict[str, Sent]:
 
 
 def post(client: FrontClient, path: str, sent: Sent) -> httpx.Response | str:
+    """A reset or dropped connection is itself the finding (a front that cannot be reached
+    at all is an error, see `sent_or_cut`)."""
     body, headers = sent
-    try:
-        return client.https("POST", path, headers=headers, content=body)
-    except httpx.HTTPError as error:  # a reset or dropped connection is itself the finding
-        return f"no answer: {type(error).__name__}"
+    return sent_or_cut(client, "POST", path, headers=headers, content=body)
 
 
 def expect_401(outcome: httpx.Response | str, label: str, problems: Problems) -> None:

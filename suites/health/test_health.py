@@ -12,11 +12,17 @@ from stackproof.backends import Capability, Stack
 from stackproof.checks.answers import health_paths
 from stackproof.checks.clients import own_client_address
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.health import dependants, hard_dependencies, health_endpoint
+from stackproof.checks.health import (
+    dependants,
+    hard_dependencies,
+    health_endpoint,
+    health_line_pattern,
+)
 from stackproof.checks.http import FrontClient
-from stackproof.checks.needs import require
+from stackproof.checks.needs import nothing_to_check, require
 from stackproof.checks.problems import Problems
 from stackproof.checks.ratelimit import TOO_MANY, exhaust
+from stackproof.errors import PreconditionError
 from stackproof.profile import Profile
 from stackproof.run import SecretRegistry
 
@@ -38,7 +44,7 @@ def _check_liveness(stack: Stack, evidence: Evidence, problems: Problems, figure
     budget = stack.profile.policy.health.liveness_within_s
     for name in _services_with(stack.profile, "liveness"):
         endpoint = health_endpoint(stack, name, "liveness")
-        response, took, error = endpoint.get(timeout_s=budget)
+        response, took, error = endpoint.answer(timeout_s=budget)
         evidence.figure(f"{name}_{figure}_s", took, "s", objective=budget, comparison="<=")
         seen = error if response is None else response.status_code
         problems.expect(
@@ -51,7 +57,9 @@ def _check_liveness(stack: Stack, evidence: Evidence, problems: Problems, figure
 @pytest.mark.requirement("R-HLT-1")
 def test_liveness_answers_200_promptly(stack: Stack, profile: Profile, evidence: Evidence) -> None:
     if not _services_with(profile, "liveness"):
-        pytest.skip("the profile names no liveness endpoint")
+        nothing_to_check(
+            "the profile names no liveness endpoint", enable="services.<name>.health.liveness"
+        )
     problems = Problems("liveness")
     _check_liveness(stack, evidence, problems, "liveness")
     problems.raise_if_any()
@@ -65,7 +73,16 @@ def test_liveness_ignores_every_dependency(
     """Given every dependency of the health-checked services down, liveness still answers 200."""
     require(own_stack, Capability.CONTROL)
     services = _services_with(profile, "liveness")
+    if not services:
+        nothing_to_check(
+            "the profile names no liveness endpoint", enable="services.<name>.health.liveness"
+        )
     dependencies = sorted({d for n in services for d in profile.services[n].links} - set(services))
+    if not dependencies:
+        nothing_to_check(
+            f"{', '.join(services)} link to no other service: there is no dependency to stop",
+            enable="services.<name>.links",
+        )
     for dependency in dependencies:
         own_stack.service(dependency).stop()
     evidence.add("stopped", dependencies)
@@ -81,10 +98,12 @@ def test_readiness_answers_200_when_dependencies_answer(
     problems = Problems("readiness with every dependency up")
     services = _services_with(profile, "readiness")
     if not services:
-        pytest.skip("the profile names no readiness endpoint")
+        nothing_to_check(
+            "the profile names no readiness endpoint", enable="services.<name>.health.readiness"
+        )
     for name in services:
         endpoint = health_endpoint(stack, name, "readiness")
-        response, _, error = endpoint.get(timeout_s=5.0)
+        response, _, error = endpoint.answer(timeout_s=5.0)
         evidence.add(f"{name} readiness", None if response is None else response.text[:300])
         seen = error if response is None else response.status_code
         problems.expect(
@@ -121,6 +140,11 @@ def test_readiness_answers_503_naming_a_failed_hard_dependency(
 ) -> None:
     require(own_stack, Capability.CONTROL)
     policy = profile.policy.health
+    if not hard_dependencies(own_stack):
+        nothing_to_check(
+            "no service with a readiness endpoint names a hard dependency to stop",
+            enable="services.<name>.health.hard_dependencies",
+        )
     problems = Problems("readiness with a hard dependency down")
     for dependency in hard_dependencies(own_stack):
         kind = profile.services[dependency].kind
@@ -135,7 +159,7 @@ def test_readiness_answers_503_naming_a_failed_hard_dependency(
             ):
                 problems.add(name, f"readiness kept answering 200 with {dependency} down")
                 continue
-            response, _, error = endpoint.get(timeout_s=5.0)
+            response, _, error = endpoint.answer(timeout_s=5.0)
             if response is None:
                 problems.add(name, f"no answer: {error}")
                 continue
@@ -167,11 +191,18 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
     """Stop each hard dependency: readiness turns 503 in time, then 200 in time, no restart."""
     require(own_stack, Capability.CONTROL)
     policy = profile.policy.health
+    if not hard_dependencies(own_stack):
+        nothing_to_check(
+            "no service with a readiness endpoint names a hard dependency to stop",
+            enable="services.<name>.health.hard_dependencies",
+        )
     problems = Problems("readiness following its dependencies")
+    unknown: set[str] = set()  # services whose restart the backend cannot tell
     for dependency in hard_dependencies(own_stack):
         watched = dependants(own_stack, dependency)
         endpoints = {name: health_endpoint(own_stack, name, "readiness") for name in watched}
         identities = {name: own_stack.service(name).identity() for name in watched}
+        unknown |= {name for name, identity in identities.items() if identity is None}
         own_stack.service(dependency).stop()
         for name, endpoint in endpoints.items():
             took = endpoint.await_status({503}, policy.detect_within_s, policy.poll_interval_s)
@@ -203,15 +234,22 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
                     objective=policy.recover_within_s,
                     comparison="<=",
                 )
-            if own_stack.service(name).identity() != identities[name]:
+            if name in unknown:
+                continue
+            if (now := own_stack.service(name).identity()) != identities[name]:
                 problems.add(
                     name,
-                    f"was restarted ({identities[name]} → {own_stack.service(name).identity()}); "
+                    f"was restarted ({identities[name]} → {now or 'not running'}); "
                     "readiness must recover in place",
                 )
-    if not hard_dependencies(own_stack):
-        pytest.skip("no service names a hard dependency")
     problems.raise_if_any()
+    if unknown:
+        nothing_to_check(
+            f"readiness followed its dependencies in time, but {type(own_stack).__name__} "
+            f"reports no restart identity for {', '.join(sorted(unknown))}: whether it "
+            "recovered without a restart cannot be told",
+            enable="a backend whose services report a restart identity (process)",
+        )
 
 
 @pytest.mark.requirement("R-HLT-6")
@@ -222,19 +260,19 @@ def test_health_needs_no_credentials_and_is_not_rate_limited(
     names a limited path), every health answer must still be free of 401/403 and 429."""
     paths = health_paths(profile)
     if not paths:
-        pytest.skip("the front exposes no health endpoint")
+        nothing_to_check(
+            "the front exposes no health endpoint", enable="services.<name>.health.public_prefix"
+        )
     limit = profile.policy.limits.rate_limit_requests
     front = front_client(stack, source_address=own_client_address(stack.public))
     problems = Problems("health endpoints through the front")
     limited = profile.auth.rate_limited_path if profile.auth is not None else None
+    not_limited = None  # why the client is not over its limit, if it is not
     if limited is not None:
         spent = exhaust(front, limited, limit)
-        problems.expect(
-            spent.over.status_code == TOO_MANY,
-            limited,
-            f"request {limit + 1} got {spent.over.status_code}, not 429: the client is not "
-            "over its limit, so the health answers below prove less",
-        )
+        evidence.add(f"request {limit + 1} to {limited}", spent.over.status_code)
+        if spent.over.status_code != TOO_MANY:
+            not_limited = f"request {limit + 1} to {limited} got {spent.over.status_code}, not 429"
     statuses: dict[str, list[int]] = {}
     for _ in range(limit + 5):
         for _service, _kind, path in paths:
@@ -246,6 +284,12 @@ def test_health_needs_no_credentials_and_is_not_rate_limited(
         problems.expect(not limited, path, f"{limited} of {len(seen)} requests got 429")
     evidence.add("statuses per health path", {p: sorted(set(s)) for p, s in statuses.items()})
     problems.raise_if_any()
+    if not_limited is not None:
+        # A limit that does not limit is R-RL-1's finding; here it leaves nothing to prove.
+        raise PreconditionError(
+            f"{not_limited}: the client is not over its limit, so the health answers cannot "
+            "show they are exempt from it"
+        )
 
 
 @pytest.mark.requirement("R-HLT-6")
@@ -254,6 +298,15 @@ def test_health_requests_are_not_logged_at_info(
 ) -> None:
     require(stack, Capability.LOGS)
     paths = health_paths(profile)
+    own_paths = {
+        p for s in profile.services.values() for p in (s.health.liveness, s.health.readiness) if p
+    }
+    pattern = health_line_pattern(own_paths | {p for _, _, p in paths})
+    if pattern is None:
+        nothing_to_check(
+            "the profile names no health endpoint whose requests could be logged",
+            enable="services.<name>.health.liveness or .readiness",
+        )
     for _, _, path in paths:
         front.https("GET", path)
     for name in _services_with(profile, "liveness") + _services_with(profile, "readiness"):
@@ -261,15 +314,6 @@ def test_health_requests_are_not_logged_at_info(
             stack, name, "readiness" if profile.services[name].health.readiness else "liveness"
         )
         endpoint.get(timeout_s=5.0)
-    own_paths = {
-        p for s in profile.services.values() for p in (s.health.liveness, s.health.readiness) if p
-    }
-    pattern = re.compile(
-        "|".join(
-            rf"(?<![\w/]){re.escape(p)}(?![\w/])"
-            for p in sorted(own_paths | {p for _, _, p in paths})
-        )
-    )
     problems = Problems("health requests in logs")
     for name in profile.services:
         for line in stack.logs(name).splitlines():

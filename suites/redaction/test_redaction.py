@@ -20,6 +20,7 @@ from stackproof.checks.leaks import (
     redacted_urls,
     run_canaries,
 )
+from stackproof.checks.needs import nothing_to_check, secret_of
 from stackproof.checks.problems import Problems
 from stackproof.checks.sinks import SinkScanner
 from stackproof.fakes.sentry import SentryFakeClient
@@ -82,7 +83,12 @@ def test_discord_ids_reach_telemetry_only_hashed(
 ) -> None:
     if redaction_settings.salt_secret is None:
         pytest.skip("the profile does not say which secret is the salt (redaction.salt_secret)")
-    salt = redaction_stack.secret(redaction_settings.salt_secret)
+    salt = secret_of(
+        redaction_stack,
+        redaction_settings.salt_secret,
+        what="hash salt",
+        purpose="the IDs' hashes cannot be computed to look for",
+    )
     user = _hash(redaction_stack, redaction_settings, salt, error_paths.user_id)
     guild = _hash(redaction_stack, redaction_settings, salt, error_paths.guild_id)
     problems = Problems("Discord IDs in telemetry")
@@ -182,10 +188,20 @@ def test_error_answers_are_generic_with_a_request_id(
         "error answers",
         [{"request": a.request, "status": a.status, "body": a.body[:200]} for a in answers],
     )
-    assert answers, "the drive received no error answer from the services"
-    assert any(a.status >= 500 for a in answers), "no 5xx answer came from the services"
+    if not answers:
+        nothing_to_check(
+            "the drive received no error answer from the services under redaction",
+            enable="redaction.services that answer through the front",
+        )
     problems = Problems("error answers")
     for answer in answers:
         for problem in answer.problems():
             problems.add(answer.request, problem)
     problems.raise_if_any()
+    if not any(a.status >= 500 for a in answers):
+        # The faults of the drive did not make a service answer 5xx: only its 4xx were seen.
+        nothing_to_check(
+            f"the {len(answers)} 4xx answers were generic, but no fault of the drive made a "
+            "service answer 5xx, so no 5xx answer could be judged",
+            enable="redaction.services whose routes need a hard dependency, or redaction.upstream",
+        )

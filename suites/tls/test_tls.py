@@ -18,7 +18,8 @@ from sslyze.plugins.session_resumption.implementation import TlsResumptionSuppor
 from stackproof.backends import Stack
 from stackproof.checks.answers import oversized_body
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.http import FrontClient
+from stackproof.checks.http import FrontClient, answer_needed
+from stackproof.checks.needs import nothing_to_check
 from stackproof.checks.problems import Problems
 from stackproof.checks.tls import (
     PYTHON_VERSIONS,
@@ -26,6 +27,7 @@ from stackproof.checks.tls import (
     accepted_suites,
     handshake,
     peer_certificate,
+    resumption,
     scan,
 )
 from stackproof.profile import Profile
@@ -98,31 +100,63 @@ def test_mozilla_configuration_profile(
 
 @pytest.mark.requirement("R-TLS-4")
 def test_session_tickets_off_and_session_cache_on(
-    tls_scan: ServerScanResult, evidence: Evidence
+    stack: Stack, tls_scan: ServerScanResult, evidence: Evidence
 ) -> None:
+    """Tickets off guards the forward secrecy of TLS 1.2 session tickets (sealed with a key
+    that, once stolen, opens every recorded session); the cache on means sessions resume.
+    sslyze judges both over TLS 1.2. A front that refuses TLS 1.2 issues no TLS 1.2 ticket,
+    and resumes TLS 1.3 sessions with tickets of its own (stateful ones, looked up in its
+    cache, when stateless tickets are off): there, tickets pass on the refusal sslyze saw,
+    and the cache is judged by resuming TLS 1.3 sessions."""
     assert tls_scan.scan_result is not None
-    resumption = tls_scan.scan_result.session_resumption.result
-    assert resumption is not None
+    resumption_scan = tls_scan.scan_result.session_resumption.result
+    assert resumption_scan is not None
+    tickets = resumption_scan.tls_ticket_resumption_result
+    session_ids = resumption_scan.session_id_resumption_result
     evidence.add(
-        "session resumption",
+        "session resumption over TLS 1.2 (sslyze)",
         {
-            "tickets": resumption.tls_ticket_resumption_result.name,
-            "session_ids": resumption.session_id_resumption_result.name,
-            "session_id_resumed": f"{resumption.session_id_successful_resumptions_count}"
-            f"/{resumption.session_id_attempted_resumptions_count}",
+            "tickets": tickets.name,
+            "session_ids": session_ids.name,
+            "session_id_resumed": f"{resumption_scan.session_id_successful_resumptions_count}"
+            f"/{resumption_scan.session_id_attempted_resumptions_count}",
         },
     )
     problems = Problems("TLS session resumption")
+    tls13_only = TlsResumptionSupportEnum.SERVER_IS_TLS_1_3_ONLY
+    if tickets == tls13_only and session_ids == tls13_only:
+        supported = sorted(accepted_suites(tls_scan))
+        problems.expect(
+            "TLSv1.2" not in supported,
+            "tickets",
+            f"sslyze found the server TLS 1.3-only, yet it accepts {supported}",
+        )
+        resumed = resumption(stack.public, "TLSv1.3")
+        evidence.add(
+            "session resumption over TLS 1.3",
+            {
+                "resumed": f"{resumed.resumed}/{resumed.attempted}",
+                "ticket_lifetime_s": resumed.ticket_lifetime_s,
+                "tickets": "no TLS 1.2: no TLS 1.2 session ticket can be issued",
+            },
+        )
+        problems.expect(
+            resumed.resumed == resumed.attempted,
+            "cache",
+            f"TLS 1.3 sessions do not resume ({resumed.resumed} of {resumed.attempted}): "
+            "the session cache is off or broken",
+        )
+        problems.raise_if_any()
+        return
     problems.expect(
-        resumption.tls_ticket_resumption_result == TlsResumptionSupportEnum.NOT_SUPPORTED,
+        tickets == TlsResumptionSupportEnum.NOT_SUPPORTED,
         "tickets",
-        f"session tickets are on ({resumption.tls_ticket_resumption_result.name})",
+        f"session tickets are on ({tickets.name})",
     )
     problems.expect(
-        resumption.session_id_resumption_result == TlsResumptionSupportEnum.FULLY_SUPPORTED,
+        session_ids == TlsResumptionSupportEnum.FULLY_SUPPORTED,
         "cache",
-        "the session cache does not resume sessions "
-        f"({resumption.session_id_resumption_result.name})",
+        f"the session cache does not resume sessions ({session_ids.name})",
     )
     problems.raise_if_any()
 
@@ -139,11 +173,15 @@ def test_plain_http_redirects_to_the_same_path_on_https(
     front: FrontClient, profile: Profile
 ) -> None:
     if front.front.http is None:
-        pytest.skip("the profile gives no plain-HTTP address to check")
+        nothing_to_check(
+            "the profile gives no plain-HTTP address to check",
+            enable="public.http_port (public.remote.http_url on a remote stack)",
+        )
     problems = Problems("plain HTTP")
     for path in _redirect_paths(profile):
         for method in ("GET", "HEAD", "POST"):
-            response = front.http(method, path)
+            with answer_needed(f"{method} {path} over plain HTTP"):
+                response = front.http(method, path)
             expected = front.front.https_url(path)
             if response.status_code != 301:
                 problems.add(path, f"{method} {path}: {response.status_code}, expected 301")
@@ -189,9 +227,13 @@ def test_certificate_names_the_host_and_is_not_about_to_expire(
 @pytest.mark.requirement("R-TLS-7")
 def test_server_header_carries_no_version(front: FrontClient, profile: Profile) -> None:
     problems = Problems("Server header")
-    responses = [front.https("GET", "/"), front.https("GET", "/stackproof/no-such-page")]
-    if front.front.http is not None:
-        responses.append(front.http("GET", "/"))
+    responses = []
+    for scheme, path in (("https", "/"), ("https", "/stackproof/no-such-page"), ("http", "/")):
+        if scheme == "http" and front.front.http is None:
+            continue
+        with answer_needed(f"GET {path} over {scheme}"):
+            send = front.https if scheme == "https" else front.http
+            responses.append(send("GET", path))
     for response in responses:
         server = response.headers.get("server", "")
         where = f"{response.request.method} {response.request.url.path} ({response.status_code})"
@@ -210,8 +252,10 @@ def test_server_header_carries_no_version(front: FrontClient, profile: Profile) 
 def test_request_bodies_over_the_limit_get_413(front: FrontClient, profile: Profile) -> None:
     limit = profile.policy.limits.max_body_bytes
     path = profile.public.body_limit_path
-    over = front.https("POST", path, content=oversized_body(profile))
-    at_limit = front.https("POST", path, content=b"x" * limit)
+    with answer_needed(f"POST {path} with {limit + 1} bytes"):
+        over = front.https("POST", path, content=oversized_body(profile))
+    with answer_needed(f"POST {path} with {limit} bytes"):
+        at_limit = front.https("POST", path, content=b"x" * limit)
     problems = Problems(f"request body limit of {limit} bytes")
     problems.expect(
         over.status_code == 413, "over", f"{limit + 1} bytes: {over.status_code}, expected 413"

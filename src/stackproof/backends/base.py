@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -233,11 +233,15 @@ class ServiceControl(ABC):
         raise CapabilityMissingError(f"{type(self).__name__} cannot run commands")
 
     def trial_start(
-        self, env: Mapping[str, str | None], timeout_s: float | None = None
+        self,
+        env: Mapping[str, str | None],
+        timeout_s: float | None = None,
+        while_ready: Callable[[], None] | None = None,
     ) -> TrialStart:
         """Start the (stopped) service once, unsupervised, with `env` changed (None removes a
-        variable), until it exits or answers ready (then it is stopped), for at most
-        `timeout_s` (default: its readiness budget)."""
+        variable), until it exits or answers ready (then `while_ready` runs, say to send it
+        requests, and it is stopped), for at most `timeout_s` (default: its readiness
+        budget)."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot start services on trial")
 
     def logs(self) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import httpx
 
 from stackproof.backends.base import Stack
-from stackproof.checks.http import trust
-from stackproof.errors import CapabilityMissingError, ServiceStartError
+from stackproof.checks.http import certificate_rejection, trust, unverified
+from stackproof.errors import CapabilityMissingError, PreconditionError, ServiceStartError
 from stackproof.readiness import HttpStatus, wait_for
 
 HealthKind = Literal["liveness", "readiness"]
@@ -29,6 +31,25 @@ class HealthEndpoint:
         started = time.monotonic()
         try:
             response = httpx.get(self.url, verify=self.verify, timeout=timeout_s)
+        except httpx.HTTPError as error:
+            return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
+        return response, time.monotonic() - started, None
+
+    def answer(self, timeout_s: float) -> tuple[httpx.Response | None, float, str | None]:
+        """As `get`, for a check that needs the endpoint reachable: a connection that cannot
+        be made (refused, nothing listening) keeps the check from judging
+        (`PreconditionError`), while an answer that is late or cut off is still one. A
+        certificate the client rejects is R-TLS-3's and R-TLS-6's finding: the endpoint is
+        then asked again without verifying it, as `curl -k` would."""
+        started = time.monotonic()
+        try:
+            response = httpx.get(self.url, verify=self.verify, timeout=timeout_s)
+        except httpx.ConnectError as error:
+            if certificate_rejection(error) is not None and self.verify is not False:
+                return replace(self, verify=unverified()).answer(timeout_s)
+            raise PreconditionError(
+                f"{self.service} {self.kind} at {self.url} cannot be reached: {error}"
+            ) from error
         except httpx.HTTPError as error:
             return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
         return response, time.monotonic() - started, None
@@ -81,3 +102,10 @@ def hard_dependencies(stack: Stack) -> list[str]:
             for d in s.health.hard_dependencies
         }
     )
+
+
+def health_line_pattern(paths: Iterable[str]) -> re.Pattern[str] | None:
+    """A log line naming one of `paths` (a path, not a longer one it begins); None for no
+    paths, since an empty alternation would match every line."""
+    alternatives = [rf"(?<![\w/]){re.escape(p)}(?![\w/])" for p in sorted(set(paths))]
+    return re.compile("|".join(alternatives)) if alternatives else None

@@ -22,12 +22,29 @@ from stackproof.run import SecretRegistry
 
 # Report files written at the end of a run (results.json, junit.xml, report.html).
 REPORT_FILES: Final = ("results.json", "junit.xml", "report.html")
-# What an exception's text looks like in an answer: a traceback, a type name, a source line,
-# a driver's or server's words.
-EXCEPTION_TEXT: Final = re.compile(
-    r"Traceback|File \"|line \d+|\b[A-Z][A-Za-z]*(?:Error|Exception|Timeout)\b|psycopg|"
-    r"redis\.|FATAL|connection to server|authentication failed|[Cc]onnection refused|:\d{2,5}\b|://",
-)
+# What an exception's text looks like in an answer, by kind: each finding names the kind and
+# quotes the words that leaked.
+LEAKED_TEXT: Final = {
+    "a traceback": re.compile(r'Traceback \(most recent call last\)|File "[^"\n]+", line \d+'),
+    "an errno string": re.compile(r"\[Errno -?\d+\][^\n\"]{0,60}"),
+    "a driver's or server's message": re.compile(
+        r'password authentication failed for user "?[^\s"]*"?'
+        r"|connection to server (?:at|on) [^,\n]{0,60}(?:, port \d+)? failed"
+        r"|could not connect to server|server closed the connection unexpectedly"
+        r"|no pg_hba\.conf entry[^\n]{0,60}|Error -?\d+ connecting to \S+"
+        r"|Connection refused|Connection reset by peer|Name or service not known"
+        r"|timeout expired|(?:FATAL|PANIC):\s+[^\n]{1,80}",
+        re.IGNORECASE,
+    ),
+    "an exception class name": re.compile(
+        r"\b(?:[a-z_][a-z0-9_]*\.)*[A-Z][A-Za-z0-9]*(?:Error|Exception|Timeout|Refused)\b"
+    ),
+    "a library's module name": re.compile(
+        r"\b(?:psycopg2?|asyncpg|sqlalchemy|redis\.exceptions|httpx|httpcore|starlette|uvicorn)\b"
+    ),
+    "a connection string": re.compile(r'\b[a-z][a-z0-9+.\-]*://[^\s"]{1,80}'),
+    "a host and port": re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}:\d{2,5}\b|\blocalhost:\d{2,5}\b"),
+}
 MAX_GENERIC_MESSAGE = 80
 URL_REDACTED: Final = re.compile(
     r"[a-z][a-z0-9+.\-]*://(?:REDACTED_USERNAME:REDACTED_PASSWORD|:REDACTED_PASSWORD)@"
@@ -79,29 +96,63 @@ class ErrorAnswer:
     request_id_header: str | None
 
     def problems(self) -> list[str]:
-        """Why this answer is not a generic error answer with its request ID (R-RED-4)."""
+        """Why this answer is not a generic error answer with its request ID (R-RED-4): its
+        shape, then every exception text it leaked, named by kind and quoted."""
+        where = f"{self.request} → {self.status}"
+        found = [f"{where}: {problem}" for problem in self._shape_problems()]
+        found += [
+            f"{where}: the body leaks exception text, {kind}: {text!r}"
+            for kind, text in leaked_texts(self.body)
+        ]
+        return found
+
+    def _shape_problems(self) -> list[str]:
         try:
             document = json.loads(self.body)
         except ValueError:
-            return [f"{self.request} → {self.status}: the body is not JSON"]
+            return ["the body is not JSON"]
         if not isinstance(document, dict) or set(document) != {"error", "request_id"}:
             keys = sorted(document) if isinstance(document, dict) else type(document).__name__
-            return [f"{self.request} → {self.status}: expected {{error, request_id}}, got {keys}"]
+            return [f"expected {{error, request_id}}, got {keys}"]
         found = []
         message = document["error"]
         if not isinstance(message, str) or len(message) > MAX_GENERIC_MESSAGE:
-            found.append(f"{self.request} → {self.status}: the error is not a short message")
-        elif shown := EXCEPTION_TEXT.search(message):
-            found.append(
-                f"{self.request} → {self.status}: the error carries exception text "
-                f"(near {shown.group()!r}): {message[:60]!r}"
-            )
+            found.append("the error is not a short message")
         if not document["request_id"] or document["request_id"] != self.request_id_header:
             found.append(
-                f"{self.request} → {self.status}: request_id {document['request_id']!r} is not "
+                f"request_id {document['request_id']!r} is not "
                 f"the X-Request-ID header {self.request_id_header!r}"
             )
         return found
+
+
+def _texts(body: str) -> list[str]:
+    """The body, and each string inside it when it is JSON (so escaped quotes read plainly)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return [body]
+    strings: list[str] = []
+    pending: list[Any] = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, dict):
+            pending.extend([*value.keys(), *value.values()])
+        elif isinstance(value, list):
+            pending.extend(value)
+    return strings or [body]
+
+
+def leaked_texts(body: str) -> list[tuple[str, str]]:
+    """(kind, words) of every exception text in `body`, each distinct passage once."""
+    found: dict[tuple[str, str], None] = {}
+    for text in _texts(body):
+        for kind, pattern in LEAKED_TEXT.items():
+            for match in pattern.finditer(text):
+                found[(kind, match.group().strip()[:100])] = None
+    return list(found)
 
 
 def redacted_urls(text: str) -> list[str]:

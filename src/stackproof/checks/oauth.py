@@ -51,11 +51,13 @@ class Callback:
 class LinkFlow:
     """One stack's linking flow; `client` is the browser (a FrontClient)."""
 
-    def __init__(self, stack: Stack, settings: OAuthSettings, client: FrontClient) -> None:
+    def __init__(
+        self, stack: Stack, settings: OAuthSettings, client: FrontClient, context_key: str
+    ) -> None:
         self.stack = stack
         self.settings = settings
         self.client = client
-        self.context_key = stack.secret(settings.context_key_secret)
+        self.context_key = context_key  # the secret `settings.context_key_secret` names
         self._provider = httpx.Client(timeout=10.0, trust_env=False)
 
     def close(self) -> None:

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient
+from stackproof.checks.problems import Problems
+from stackproof.errors import PreconditionError
 from stackproof.profile import Profile
 
 TOO_MANY = 429
@@ -51,3 +54,34 @@ def security_header_problems(response: httpx.Response, profile: Profile) -> list
         for name in (*profile.policy.headers.required, "Strict-Transport-Security")
         if name not in response.headers
     ]
+
+
+def check_exhausted(
+    run: Exhausted, profile: Profile, problems: Problems, evidence: Evidence
+) -> None:
+    """R-RL-1's judgment of one client's run; a run slower than the window cannot judge it."""
+    limit = profile.policy.limits.rate_limit_requests
+    window = profile.policy.limits.rate_limit_window_s
+    evidence.figure("requests_sent_s", run.elapsed_s, "s", objective=window, comparison="<=")
+    evidence.figure(
+        "requests_allowed", len(run.statuses) - len(run.refused_early), "requests",
+        objective=limit, comparison="<=",
+    )  # fmt: skip
+    if run.elapsed_s >= window:
+        raise PreconditionError(
+            f"sending {limit + 1} requests took {run.elapsed_s:.1f} s, not within the "
+            f"{window:g} s window: the limit cannot be judged (is the front overloaded?)"
+        )
+    if run.refused_early:
+        problems.add("within the limit", f"requests {run.refused_early[:5]} already got 429")
+    if unexpected := sorted({s for s in run.statuses if s >= 500}):
+        problems.add("within the limit", f"answers {unexpected}: the path must answer normally")
+    number = limit + 1
+    if run.over.status_code != TOO_MANY:
+        problems.add(
+            f"request {number}",
+            f"status {run.over.status_code} after {run.elapsed_s:.1f} s, expected 429",
+        )
+        return
+    for problem in security_header_problems(run.over, profile):
+        problems.add("the 429 answer", problem)

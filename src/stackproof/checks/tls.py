@@ -31,6 +31,8 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 )
 
 from stackproof.backends.values import PublicFront
+from stackproof.checks.http import unverified
+from stackproof.errors import PreconditionError
 
 VERSION_FIELDS = {
     "SSLv2": "ssl_2_0_cipher_suites",
@@ -113,8 +115,18 @@ class Handshake:
     detail: str
 
 
+def _tcp(front: PublicFront, timeout_s: float) -> socket.socket:
+    """A connection to the front; one that cannot be made keeps a check from judging."""
+    try:
+        return socket.create_connection((front.https.host, front.https.port), timeout_s)
+    except OSError as error:
+        raise PreconditionError(
+            f"cannot connect to the front at {front.https.address}: {error}"
+        ) from error
+
+
 def _connect(front: PublicFront, context: ssl.SSLContext, timeout_s: float) -> ssl.SSLSocket:
-    raw = socket.create_connection((front.https.host, front.https.port), timeout_s)
+    raw = _tcp(front, timeout_s)
     try:
         return context.wrap_socket(raw, server_hostname=front.host)
     except BaseException:
@@ -123,10 +135,7 @@ def _connect(front: PublicFront, context: ssl.SSLContext, timeout_s: float) -> s
 
 
 def _unverified_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # what is under test is not the certificate
-    return context
+    return unverified()  # what is under test is not the certificate
 
 
 def handshake(front: PublicFront, version: str, timeout_s: float = 5.0) -> Handshake:
@@ -173,3 +182,36 @@ def peer_certificate(front: PublicFront, timeout_s: float = 5.0) -> PeerCertific
             return PeerCertificate(True, None, not_after)
     except ssl.SSLCertVerificationError as error:
         return PeerCertificate(False, error.verify_message or str(error), not_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    version: str
+    attempted: int
+    resumed: int
+    ticket_lifetime_s: int | None  # the lifetime hint of the session's ticket, if it had one
+
+
+def _one_session(
+    front: PublicFront, context: ssl.SSLContext, session: ssl.SSLSession | None, timeout_s: float
+) -> tuple[ssl.SSLSession | None, bool]:
+    raw = _tcp(front, timeout_s)
+    with context.wrap_socket(raw, server_hostname=front.host, session=session) as tls:
+        # TLS 1.3 sends its session tickets after the handshake: read an answer first.
+        request = f"HEAD / HTTP/1.1\r\nHost: {front.https_authority}\r\nConnection: close\r\n\r\n"
+        tls.sendall(request.encode())
+        while tls.recv(4096):
+            pass
+        return tls.session, bool(tls.session_reused)
+
+
+def resumption(
+    front: PublicFront, version: str = "TLSv1.3", attempts: int = 3, timeout_s: float = 5.0
+) -> Resumption:
+    """Take a session with exactly `version`, then offer it `attempts` times: how many resumed."""
+    context = _unverified_context()
+    context.minimum_version = context.maximum_version = PYTHON_VERSIONS[version]
+    first, _ = _one_session(front, context, None, timeout_s)
+    resumed = sum(_one_session(front, context, first, timeout_s)[1] for _ in range(attempts))
+    hint = first.ticket_lifetime_hint if first is not None and first.has_ticket else None
+    return Resumption(version, attempts, resumed, hint)

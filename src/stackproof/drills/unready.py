@@ -2,8 +2,10 @@
 
     python -m stackproof.drills.unready --port N --log FILE
 
-Each request is logged as a JSON line (`t`: monotonic seconds, `path`, `agent`), so a
-drill sees when and how often a deploy polled it (R-DEP-1). Stops on SIGTERM like any service.
+Each request is logged as a JSON line (`t`: monotonic seconds of its arrival, `path`,
+`agent`), so a drill sees when and how often a deploy polled it (R-DEP-1); a port it cannot
+listen on is logged as `{"event": "listen_failed", "error": ...}`. Stops on SIGTERM like any
+service.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from pathlib import Path
 _lock = threading.Lock()
 
 
+def _append(log: Path, record: dict[str, object]) -> None:
+    with _lock, log.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")
+
+
 def make_handler(log: Path) -> type[BaseHTTPRequestHandler]:
     class Unready(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            with _lock, log.open("a", encoding="utf-8") as out:
-                agent = self.headers.get("User-Agent", "")
-                out.write(json.dumps({"t": time.monotonic(), "path": self.path, "agent": agent}))
-                out.write("\n")
+            # Timed on arrival: a write held up (another request's, a busy disk) must not
+            # make a probe look late.
+            arrived = time.monotonic()
+            agent = self.headers.get("User-Agent", "")
+            _append(log, {"t": arrived, "path": self.path, "agent": agent})
             body = b'{"status": "unready", "failing": ["release"]}'
             self.send_response(503)
             self.send_header("Content-Type", "application/json")
@@ -46,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", type=Path, required=True)
     args, _ = parser.parse_known_args(argv)  # the service manager's own options are ignored
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.log))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.log))
+    except OSError as error:  # the port is taken: say so, for the drill to tell from a finding
+        _append(args.log, {"event": "listen_failed", "error": str(error), "t": time.monotonic()})
+        print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
+        return 1
     server.serve_forever()
     return 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,25 +47,65 @@ def _describe(error: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def _resolve_root(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    stack = data.get("stack")
-    if isinstance(stack, dict) and isinstance(stack.get("root"), str):
-        root = Path(stack["root"])
-        data = deep_merge(
-            data, {"stack": {"root": str(root if root.is_absolute() else base / root)}}
-        )
+def _path_keys(data: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], bool]]:
+    """Every key whose value is a path, and whether it names a binary: a binary named
+    without a folder ("toxiproxy-server") is looked up on the search path instead."""
+    yield ("stack", "root"), False
+    yield ("policy", "tls", "ca_bundle"), False
+    yield ("faults", "toxiproxy", "binary"), True
+    services = data.get("services")
+    if isinstance(services, Mapping):
+        for name in services:
+            yield ("services", name, "process", "binary"), True
+
+
+def _lookup(data: Mapping[str, Any], key: tuple[str, ...]) -> Any:
+    node: Any = data
+    for part in key:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _nested(key: tuple[str, ...], value: str) -> dict[str, Any]:
+    overlay: dict[str, Any] = {key[-1]: value}
+    for part in reversed(key[:-1]):
+        overlay = {part: overlay}
+    return overlay
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths are read from the profile's folder, wherever the run starts from."""
+    for key, binary in _path_keys(data):
+        value = _lookup(data, key)
+        if not isinstance(value, str) or Path(value).is_absolute():
+            continue
+        if binary and "/" not in value:
+            continue
+        data = deep_merge(data, _nested(key, str(base / value)))
     return data
 
 
+def _check_paths(profile: Profile, source: Path) -> None:
+    """Files the profile names that every backend reads must exist before anything starts."""
+    where = f"(relative paths are read from the profile's folder, {source.parent.resolve()})"
+    root = profile.stack.root
+    if root is not None and not root.is_dir():
+        raise ProfileError(f"{source}: stack.root: {root} is not a directory {where}")
+    bundle = profile.policy.tls.ca_bundle
+    if bundle is not None and not bundle.is_file():
+        raise ProfileError(f"{source}: policy.tls.ca_bundle: {bundle} is not a file {where}")
+
+
 def validate_profile(data: Mapping[str, Any], source: Path) -> Profile:
-    """Validate already merged profile data; relative roots resolve against `source`'s folder."""
-    resolved = _resolve_root(dict(data), source.parent.resolve())
+    """Validate already merged profile data; relative paths resolve against `source`'s folder."""
+    resolved = _resolve_paths(dict(data), source.parent.resolve())
     try:
         profile = Profile.model_validate(resolved)
     except ValidationError as error:
         raise ProfileError(_describe(error, source)) from None
-    if profile.stack.root is not None and not profile.stack.root.is_dir():
-        raise ProfileError(f"{source}: stack.root: {profile.stack.root} is not a directory")
+    _check_paths(profile, source)
     profile._source = source
     return profile
 

@@ -197,7 +197,10 @@ class ProcessServiceControl(ServiceControl):
         self.process.resume()
 
     def trial_start(
-        self, env: Mapping[str, str | None], timeout_s: float | None = None
+        self,
+        env: Mapping[str, str | None],
+        timeout_s: float | None = None,
+        while_ready: Callable[[], None] | None = None,
     ) -> TrialStart:
         if self.running():
             raise ServiceStartError(f"{self.name} is running: stop it before a trial start")
@@ -219,6 +222,8 @@ class ProcessServiceControl(ServiceControl):
                 give_up=trial.exited_reason,
                 interval_s=0.2,
             )
+            if while_ready is not None:
+                while_ready()
         except ServiceStartError:
             code = trial.exit_code()  # None: neither exited nor ready at the deadline
         finally:
