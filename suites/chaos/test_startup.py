@@ -33,7 +33,10 @@ class Watch:
         self.started = time.monotonic()
 
     def exited(self, name: str) -> bool:
-        return len(self.identities[name]) > 1 or None in self.identities[name]
+        """Seen as two processes, or gone after running; a backend that tells no identity
+        (never anything but None) is not taken for an exit."""
+        seen = self.identities[name] - {None}
+        return len(seen) > 1 or (bool(seen) and None in self.identities[name])
 
     def check(self) -> Check:
         for name, endpoint in self.endpoints.items():

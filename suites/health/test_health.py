@@ -22,6 +22,7 @@ from stackproof.checks.http import FrontClient
 from stackproof.checks.needs import nothing_to_check, require
 from stackproof.checks.problems import Problems
 from stackproof.checks.ratelimit import TOO_MANY, exhaust
+from stackproof.checks.restarts import RestartWatch, skip_unjudged
 from stackproof.errors import PreconditionError
 from stackproof.profile import Profile
 from stackproof.run import SecretRegistry
@@ -201,8 +202,8 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
     for dependency in hard_dependencies(own_stack):
         watched = dependants(own_stack, dependency)
         endpoints = {name: health_endpoint(own_stack, name, "readiness") for name in watched}
-        identities = {name: own_stack.service(name).identity() for name in watched}
-        unknown |= {name for name, identity in identities.items() if identity is None}
+        restarts = RestartWatch(own_stack, watched)
+        unknown |= restarts.unknown
         own_stack.service(dependency).stop()
         for name, endpoint in endpoints.items():
             took = endpoint.await_status({503}, policy.detect_within_s, policy.poll_interval_s)
@@ -234,22 +235,10 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
                     objective=policy.recover_within_s,
                     comparison="<=",
                 )
-            if name in unknown:
-                continue
-            if (now := own_stack.service(name).identity()) != identities[name]:
-                problems.add(
-                    name,
-                    f"was restarted ({identities[name]} → {now or 'not running'}); "
-                    "readiness must recover in place",
-                )
+            if restarted := restarts.restarted(name):
+                problems.add(name, f"{restarted}; readiness must recover in place")
     problems.raise_if_any()
-    if unknown:
-        nothing_to_check(
-            f"readiness followed its dependencies in time, but {type(own_stack).__name__} "
-            f"reports no restart identity for {', '.join(sorted(unknown))}: whether it "
-            "recovered without a restart cannot be told",
-            enable="a backend whose services report a restart identity (process)",
-        )
+    skip_unjudged(own_stack, unknown, "readiness followed its dependencies in time")
 
 
 @pytest.mark.requirement("R-HLT-6")
