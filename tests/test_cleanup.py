@@ -16,7 +16,7 @@ import psutil
 import pytest
 from support import REFERENCE, reference_variant, run_suites, suites_command
 
-from stackproof.faults.partition import unavailable as partitions_unavailable
+from stackproof.backends.process.partitions import unavailable as partitions_unavailable
 from stackproof.leftovers.harness import markers_root
 from stackproof.leftovers.keeper import read_objects
 from stackproof.ports import held, lock_dir

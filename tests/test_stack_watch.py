@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support import NOTES_EXAMPLE
 
-from stackproof.backends.base import StackFailure
+from stackproof.backends.values import StackFailure
 from stackproof.backends.process import ProcessBackend, ProcessStack
 from stackproof.backends.process.nginx import NginxService
 from stackproof.errors import ServiceStartError

@@ -17,7 +17,6 @@ import contextlib
 import importlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import threading
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from stackproof.faults import partition
 from stackproof.leftovers.cgroups import Cgroup
 from stackproof.leftovers.harness import LOCK, OWNER, markers_root
 from stackproof.leftovers.keeper import read_objects
@@ -36,10 +34,11 @@ from stackproof.ports import lock_dir, remove_stale_locks, try_lock
 
 TEMP_PREFIX = "stackproof-"
 
-# Cleaners in the order they run, as "module:Class" (imported on use).
+# Cleaners in the order they run, as "module:Class" (imported on use: a backend's cleaner
+# lives with the backend, which imports this module).
 CLEANERS: tuple[str, ...] = (
     "stackproof.leftovers.clean:Processes",
-    "stackproof.leftovers.clean:IptablesChains",
+    "stackproof.backends.process.leftovers:IptablesChains",
     "stackproof.leftovers.clean:TempFolders",
     "stackproof.leftovers.clean:Cgroups",
     "stackproof.leftovers.clean:PortLocks",
@@ -119,47 +118,6 @@ class Processes:
         killed = reap(harness.objects, harness.id)
         if alive := wait_gone(killed):
             raise RuntimeError(f"still alive after SIGKILL: {alive}")
-
-
-class IptablesChains:
-    """The partition chain of each stack of a gone harness (`faults/partition.py`)."""
-
-    name = "iptables"
-
-    def find(self, gone: Sequence[GoneHarness]) -> list[Leftover]:
-        stacks = [r for harness in gone for r in harness.records("stack")]
-        if not stacks or partition.unavailable() is not None:
-            return []
-        found = []
-        for harness in gone:
-            for stack in harness.records("stack"):
-                tag = partition.run_tag(stack["run_id"], stack["label"])
-                rules = partition.tagged_rules(tag)
-                if rules:
-                    chain = partition.chain_name(tag)
-                    what = f"iptables chain {chain} ({tag}, {len(rules)} rules)"
-                    found.append(Leftover(self.name, what, harness.id, (tag, chain, rules)))
-        return found
-
-    def remove(self, leftover: Leftover) -> None:
-        tag, chain, rules = leftover.handle
-        for rule in rules:  # the jumps into the chain, in `-S` form: "-A INPUT ..."
-            words = shlex.split(rule)
-            if words[:1] == ["-A"] and words[1] != chain:
-                _iptables("-D", *words[1:])
-        _iptables("-F", chain)
-        _iptables("-X", chain)
-        if left := partition.tagged_rules(tag):
-            raise RuntimeError(f"rules left: {left}")
-
-
-def _iptables(*args: str) -> None:
-    subprocess.run(
-        ["iptables", "-w", partition.WAIT_FOR_LOCK_S, *args],
-        capture_output=True,
-        timeout=partition.IPTABLES_TIMEOUT_S,
-        check=False,
-    )
 
 
 class TempFolders:
@@ -260,7 +218,14 @@ def clean(*, dry_run: bool = False, root: Path | None = None) -> CleanReport:
     report = CleanReport()
     with gone_harnesses(root) as gone:
         for cleaner in cleaners():
-            for leftover in cleaner.find(gone):
+            try:
+                found = cleaner.find(gone)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                report.failed.append(
+                    (Leftover(cleaner.name, "(looking for leftovers)"), str(error))
+                )
+                continue
+            for leftover in found:
                 if dry_run:
                     report.removed.append(leftover)
                     continue
@@ -272,8 +237,8 @@ def clean(*, dry_run: bool = False, root: Path | None = None) -> CleanReport:
                     report.removed.append(leftover)
         if not dry_run:
             failed = {leftover.harness for leftover, _ in report.failed}
-            for harness in gone:
-                if harness.id not in failed:
+            for harness in gone:  # a cleaner that could not look fails every marker
+                if harness.id not in failed and None not in failed:
                     shutil.rmtree(harness.path, ignore_errors=True)
                     report.markers.append(harness.id)
     return report

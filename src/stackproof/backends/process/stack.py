@@ -28,22 +28,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from stackproof.backends.base import (
-    Actor,
-    Capability,
-    Endpoint,
-    LifecycleEvent,
-    LifecycleKind,
-    OpsAccess,
-    PublicFront,
-    ServiceControl,
-    Stack,
-    StackFailure,
-    TrialStart,
-)
+import psutil
+
+from stackproof.backends.base import OpsAccess, ScriptProcess, ServiceControl, Stack
 from stackproof.backends.process.app import AppService
 from stackproof.backends.process.control import Answer, ControlServer
+from stackproof.backends.process.files import LocalFiles
 from stackproof.backends.process.identity import ServesFrom
+from stackproof.backends.process.links import SERVER_NAME, LinkNetwork
 from stackproof.backends.process.nginx import NginxService
 from stackproof.backends.process.ops import (
     OpsFolder,
@@ -51,6 +43,7 @@ from stackproof.backends.process.ops import (
     ops_placeholders,
     prepare_ops_folder,
 )
+from stackproof.backends.process.partitions import LoopbackPartitions
 from stackproof.backends.process.postgres import SUPERUSER, PostgresService, dsn
 from stackproof.backends.process.redis import RedisService
 from stackproof.backends.process.service import (
@@ -60,6 +53,7 @@ from stackproof.backends.process.service import (
     shared_placeholders,
 )
 from stackproof.backends.process.supervision import (
+    events,
     events_path,
     service_pid,
     supervised,
@@ -68,10 +62,18 @@ from stackproof.backends.process.supervision import (
     kill_service as kill_supervised_service,
 )
 from stackproof.backends.process.watch import ExitWatcher
+from stackproof.backends.values import (
+    Actor,
+    Capability,
+    Endpoint,
+    LifecycleEvent,
+    LifecycleKind,
+    PublicFront,
+    StackFailure,
+    TrialStart,
+)
 from stackproof.errors import CapabilityMissingError, ServiceStartError, WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
-from stackproof.faults import network as fault_network  # modules, not names: the fault
-from stackproof.faults import partition as fault_partition  # layer imports backends.base
 from stackproof.leftovers.harness import Harness
 from stackproof.ports import (
     PortAllocator,
@@ -138,9 +140,41 @@ class ProcessServiceControl(ServiceControl):
 
     @property
     def pid(self) -> int | None:
+        """The service's main process (a supervised one's child), None while it is down."""
         if self.supervised:
             return service_pid(self.process)
         return self.process.pid if self.process.running() else None
+
+    def _main_process(self) -> psutil.Process | None:
+        pid = self.pid
+        if pid is None:
+            return None
+        try:
+            return psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            return None
+
+    def identity(self) -> str | None:
+        """PID and start time: a PID alone may be reused by a new process."""
+        main = self._main_process()
+        if main is None:
+            return None
+        try:
+            return f"pid {main.pid} started {main.create_time():.2f}"
+        except psutil.NoSuchProcess:
+            return None
+
+    def workdir(self) -> str | None:
+        main = self._main_process()
+        if main is None:
+            return None
+        try:
+            return main.cwd()
+        except (psutil.Error, OSError):
+            return None
+
+    def restart_record(self) -> list[dict[str, Any]]:
+        return events(self.supervisor_events)[-3:] if self.supervised else []
 
     def running(self) -> bool:
         return self.process.running()
@@ -258,7 +292,9 @@ class ProcessServiceControl(ServiceControl):
 
 
 class ProcessStack(Stack):
-    capabilities = frozenset({Capability.CONTROL, Capability.LOGS, Capability.EXEC, Capability.OPS})
+    capabilities = frozenset(
+        {Capability.CONTROL, Capability.LOGS, Capability.EXEC, Capability.OPS, Capability.FILES}
+    )
 
     def __init__(
         self,
@@ -266,18 +302,18 @@ class ProcessStack(Stack):
         run: RunContext,
         label: str,
         link_router: LinkRouter = direct_link,
-        network: fault_network.LinkNetwork | None = None,
+        network: LinkNetwork | None = None,
         *,
         ports: PortAllocator | None = None,
         notes: Sequence[str] = (),
     ) -> None:
         super().__init__(profile, run, label)
         self.link_router = link_router
-        self.network = network
+        self.network: LinkNetwork | None = network
         self.ports = ports or PortAllocator(f"{run.run_id}/{label}")
         # What the report should say about how the stack came up (a restart on fresh ports).
         self.notes: list[str] = list(notes)
-        self.partitions: fault_partition.Partitions = fault_partition.Partitions(run, label)
+        self.partitions: LoopbackPartitions = LoopbackPartitions(run, label, self.partition_ports)
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
         self.secret_values: dict[str, str] = {}  # the profile's `secrets`, made for this run
@@ -337,8 +373,43 @@ class ProcessStack(Stack):
         if self._ops_access is None:
             raise RuntimeError("the stack is not up")
         if self.profile.ops is None:
-            raise CapabilityMissingError("the profile has no [ops] section naming its scripts")
+            raise CapabilityMissingError(
+                "the profile has no [ops] section naming its scripts", enable="[ops]"
+            )
         return self._ops_access
+
+    def start_script(
+        self, operation: str, args: Sequence[str], env: Mapping[str, str], log_path: Path
+    ) -> ScriptProcess:
+        """A process of the run in the stack's root, as cron would start it there."""
+        ops = self.ops()
+        spec = ProcessSpec(
+            name=f"ops.{operation}",
+            argv=tuple(ops.command(operation, *args)),
+            env={**ops.env, **env},
+            cwd=Path(ops.cwd),
+            log_path=log_path,
+        )
+        process = ManagedProcess(spec, self.run.run_id)
+        process.start()
+        self.run.record("process", stack=self.label, service=spec.name, pid=process.pid)
+        return process
+
+    def files(self) -> LocalFiles:
+        return LocalFiles()
+
+    def signer(self) -> DiscordSigner:
+        return self.discord
+
+    def partition_ports(self, service: str) -> list[int]:
+        """The ports that reach `service` or that it reaches: its own, and its links' proxies."""
+        control = self.service(service)
+        ports = {control.endpoint(port).port for port in self.profile.services[service].ports}
+        if self.network is not None:
+            for link in self.network.links.values():
+                if service in (link.source, link.target):
+                    ports.add(link.listen.port)
+        return sorted(ports)
 
     @property
     def temp_dir(self) -> Path:
@@ -377,7 +448,7 @@ class ProcessStack(Stack):
             watched = dict(self._processes)
         server = self.network.server_process if self.network is not None else None
         if server is not None:
-            watched[fault_network.SERVER_NAME] = server
+            watched[SERVER_NAME] = server
         return watched
 
     def _watch(self) -> None:
