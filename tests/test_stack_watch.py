@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from support import NOTES_EXAMPLE
 
-from stackproof.backends.values import StackFailure
 from stackproof.backends.process import ProcessBackend, ProcessStack
 from stackproof.backends.process.nginx import NginxService
+from stackproof.backends.values import StackFailure
 from stackproof.errors import ServiceStartError
 from stackproof.ports import PortInUseError, bindable
 from stackproof.procs import ProcessSpec, run_processes
