@@ -137,9 +137,10 @@ def ports_lock_dir() -> Path:
     folder = lock_dir() / "ports"
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(PermissionError):  # only its maker may; others share it
-            folder.parent.chmod(0o1777)
-            folder.chmod(0o1777)
+        if folder.is_relative_to(SHARED_LOCK_ROOT):  # every user's runs lock files there
+            with contextlib.suppress(PermissionError):  # only its maker may chmod it
+                folder.parent.chmod(0o1777)
+                folder.chmod(0o1777)
     return folder
 
 

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,11 +213,16 @@ def _owner(path: Path) -> dict[str, Any]:
     return owner
 
 
-def clean(*, dry_run: bool = False, root: Path | None = None) -> CleanReport:
-    """Find and (unless `dry_run`) remove every leftover of gone harnesses."""
+def clean(
+    *, dry_run: bool = False, root: Path | None = None, skip: Collection[str] = ()
+) -> CleanReport:
+    """Find and (unless `dry_run`) remove every leftover of gone harnesses (but those of the
+    cleaners named in `skip`)."""
     report = CleanReport()
     with gone_harnesses(root) as gone:
         for cleaner in cleaners():
+            if cleaner.name in skip:
+                continue
             try:
                 found = cleaner.find(gone)
             except (OSError, RuntimeError, subprocess.SubprocessError) as error:
@@ -251,6 +256,8 @@ class _Once:
 
 def clean_once() -> CleanReport | None:
     """What the next run does at its first stack: clean up after gone runs, once per process.
+    Port lock files stay for `stackproof clean` (a few bytes each, and deleting one costs
+    a filesystem's discard: with hundreds, the next start would pay for it).
 
     Never raises: a leftover it cannot remove is for `stackproof clean` to report."""
     with _Once.guard:
@@ -258,5 +265,5 @@ def clean_once() -> CleanReport | None:
             return None
         _Once.done = True
     with contextlib.suppress(OSError):
-        return clean()
+        return clean(skip=(PortLocks.name,))
     return None
