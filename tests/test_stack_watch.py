@@ -82,6 +82,39 @@ def test_a_service_killed_by_hand_is_the_stack_failure(tmp_path: Path, notes: Pr
     assert any(r["kind"] == "stack_failure" for r in read_manifest(run.manifest_path))
 
 
+class Restarted:
+    description = "the supervisor has a new service process"
+
+    def __init__(self, stack: ProcessStack, name: str, killed: int) -> None:
+        self.control = stack.service(name)
+        self.killed = killed
+
+    def check(self) -> Check:
+        pid = self.control.pid
+        return Check(pid is not None and pid != self.killed, f"pid {pid}")
+
+
+def test_a_supervisors_restart_is_no_failure_its_death_is(tmp_path: Path, notes: Profile) -> None:
+    run = RunContext("watch-supervised", tmp_path / "run")
+    with ProcessBackend().up(notes, run, "main") as stack:
+        # The service dies by hand: its supervisor restarts it, and nothing failed.
+        child = stack.service("notes").pid
+        assert child is not None
+        os.kill(child, signal.SIGKILL)
+        wait_for(Restarted(stack, "notes", child), timeout_s=20, what="the supervisor")
+        assert stack.failure() is None, "a restart inside the supervisor is no failure"
+        # The supervisor dies by hand: the service is gone for good.
+        supervisor = stack.process("notes").pid
+        assert supervisor is not None
+        os.kill(supervisor, signal.SIGKILL)
+        wait_for(FailureSeen(stack), timeout_s=10, what="the stack's watcher")
+        failure = stack.failure()
+        assert failure is not None
+        assert failure.service == "notes"
+        assert failure.exit_status == -signal.SIGKILL
+        assert "its supervisor ended: killed by signal SIGKILL" in failure.detail
+
+
 Steal = Callable[[int], list[socket.socket]]
 
 

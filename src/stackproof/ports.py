@@ -253,11 +253,11 @@ class PortAllocator:
 
     def allocate(self, count: int) -> list[int]:
         taken: list[int] = []
-        held = set(self.ports)
+        mine = set(self.ports)
         for port in self._candidates():
             if len(taken) == count:
                 break
-            if port in self.avoid or port in held:
+            if port in self.avoid or port in mine:
                 continue
             descriptor = try_lock(lock_path(port))
             if descriptor is None:
