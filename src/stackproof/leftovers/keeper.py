@@ -81,11 +81,8 @@ def main(argv: list[str]) -> int:
     objects = read_objects(marker)
     killed = reap(objects, marker.name)
     if killed:
-        print(
-            f"stackproof keeper: {'leaked' if orderly else 'the harness died;'} killed {killed}",
-            file=sys.stderr,
-            flush=True,
-        )
+        how = "ended with processes still running" if orderly else "died"
+        print(f"stackproof keeper: the harness {how}; killed {killed}", file=sys.stderr, flush=True)
     wait_gone(killed)
     for record in objects:
         if record.get("kind") == "cgroup":

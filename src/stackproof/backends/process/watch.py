@@ -43,6 +43,8 @@ class ExitWatcher:
         self.rearm()
         if self._thread.is_alive():
             self._thread.join(timeout=10.0)
+        if self._thread.is_alive():
+            return  # never close descriptors under a thread still polling them
         for descriptor in list(self._armed):
             os.close(descriptor)
         self._armed.clear()
