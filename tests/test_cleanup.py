@@ -1,4 +1,5 @@
-"""Nothing the run made outlives it: not after a normal end, not after Ctrl-C or SIGTERM."""
+"""Nothing the run made outlives it: not after a normal end, not after Ctrl-C or SIGTERM,
+and, once `stackproof clean` has run, not after the harness was SIGKILLed."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from support import REFERENCE, reference_variant, run_suites, suites_command
 
 from stackproof.backends.process.partitions import unavailable as partitions_unavailable
+from stackproof.leftovers.harness import markers_root
+from stackproof.leftovers.keeper import read_objects
+from stackproof.ports import held, lock_dir
 from stackproof.procs import run_processes
 from stackproof.readiness import Check, wait_for
 from stackproof.run import read_manifest
@@ -205,3 +211,95 @@ def test_ctrl_c_during_a_partition_leaves_no_rule(tmp_path: Path) -> None:
                 process.wait()
     assert code != 0, "an interrupted run must not report success"
     assert_nothing_left(run_id, read_manifest(manifest))
+
+
+# --- SIGKILL: what the kernel cannot take along, `stackproof clean` takes ---
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _run_ports(records: Records) -> list[int]:
+    ports = [
+        port
+        for record in records
+        if record["kind"] == "ports"
+        for service in record["ports"].values()
+        for port in service.values()
+    ]
+    ports += [r["port"] for r in records if r["kind"] == "fault_server" and "port" in r]
+    ports += [int(r["listen"].rpartition(":")[2]) for r in records if r["kind"] == "fault_proxy"]
+    return ports
+
+
+def _marker_of(pid: int) -> Path:
+    (marker,) = markers_root().glob(f"{pid}-*")
+    return marker
+
+
+@pytest.mark.parametrize("keeper", ["keeper-alive", "keeper-killed-too"])
+def test_a_sigkilled_harness_leaves_nothing_after_clean(tmp_path: Path, keeper: str) -> None:
+    """Given a conformance run with its stacks up (and, where root, a partition in place),
+    when the harness is SIGKILLed (with its keeper, in the second case), then after
+    `stackproof clean` nothing of it is left: no process (nginx workers included), no
+    listening port, no temporary folder, no iptables rule, no lock file, no marker."""
+    run_id = f"sigkilled-{keeper}"
+    manifest = tmp_path / run_id / "manifest.jsonl"
+    partitions = partitions_unavailable() is None
+    selection = ["--requirement=R-RES-4", "-k", "partitioned"] if partitions else ["-k", "health"]
+    moment = _partition_in_place if partitions else _own_stack_running
+    with (tmp_path / "output.log").open("wb") as output:
+        harness = subprocess.Popen(
+            suites_command(
+                f"--profile={REFERENCE}", f"--reports-dir={tmp_path}", f"--run-id={run_id}",
+                *selection,
+            ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_for(
+                ManifestShows(manifest, moment, f"the moment to kill ({moment.__name__})"),
+                timeout_s=180,
+                what="the conformance run",
+                give_up=lambda: (
+                    None if harness.poll() is None else f"exited {harness.returncode} early"
+                ),
+                interval_s=0.02,
+            )
+            family = [p.pid for p in psutil.Process(harness.pid).children(recursive=True)]
+            marker = _marker_of(harness.pid)
+            pid_files = [Path(r["path"]) for r in read_objects(marker) if r["kind"] == "pid_file"]
+            masters = [int(f.read_text().split()[0]) for f in pid_files if f.name == "nginx.pid"]
+            workers = [child.pid for pid in masters for child in psutil.Process(pid).children()]
+            assert workers, "nginx runs workers: the processes a killed master leaves"
+            if keeper == "keeper-killed-too":
+                (pid,) = [r["pid"] for r in read_objects(marker) if r["kind"] == "keeper"]
+                psutil.Process(pid).kill()
+                family.append(pid)
+            harness.kill()
+        finally:
+            if harness.poll() is None:
+                harness.kill()
+            harness.wait()
+    done = subprocess.run(
+        [sys.executable, "-m", "stackproof.cli", "clean"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = read_manifest(manifest)
+    assert_nothing_left(run_id, records)
+    assert [pid for pid in [*family, *workers] if _alive(pid)] == [], done.stdout
+    assert not marker.exists(), done.stdout
+    lock_files = lock_dir() / "ports"
+    left = [p for p in _run_ports(records) if (lock_files / f"{p}.lock").exists() and not held(p)]
+    assert left == [], "lock files of the run's ports are left"
+    if keeper == "keeper-killed-too":
+        assert "removed: processes" in done.stdout, "clean, not the keeper, killed them"

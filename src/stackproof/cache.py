@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stackproof.procs import is_root
-
 CACHE_ENV = "STACKPROOF_CACHE_DIR"
 
 
@@ -15,6 +13,6 @@ def cache_dir() -> Path:
     PostgreSQL user), else $XDG_CACHE_HOME/stackproof."""
     if configured := os.environ.get(CACHE_ENV):
         return Path(configured)
-    if is_root():
+    if os.geteuid() == 0:  # not procs.is_root: procs depends on this module
         return Path("/var/cache/stackproof")
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackproof"

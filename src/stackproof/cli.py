@@ -1,4 +1,5 @@
-"""`stackproof check` validates a profile; `stackproof up` runs its stack until Ctrl-C.
+"""`stackproof check` validates a profile; `stackproof up` runs its stack until Ctrl-C;
+`stackproof clean` removes what runs that are gone left behind.
 
 The conformance run itself is `nox -s conformance` (pytest with the stackproof plugin).
 """
@@ -17,6 +18,7 @@ from typing import Any
 from stackproof.backend_registry import BACKEND_CHOICES
 from stackproof.backends import Stack, select_backend
 from stackproof.errors import CapabilityMissingError, StackproofError
+from stackproof.leftovers.clean import clean
 from stackproof.profile import load_profile
 from stackproof.run import RunContext, new_run_id
 from stackproof.signals import treat_termination_as_interrupt
@@ -105,6 +107,22 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean(args: argparse.Namespace) -> int:
+    """Remove what gone runs left (processes, folders, iptables chains, locks); touch nothing
+    of a live run. Exit 1 if something could not be removed (it stays for the next try)."""
+    report = clean(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for leftover in report.removed:
+        print(f"{verb}: {leftover.cleaner}: {leftover.what}")
+    for leftover, reason in report.failed:
+        print(f"could not remove: {leftover.cleaner}: {leftover.what}: {reason}", file=sys.stderr)
+    if report.markers and not args.dry_run:
+        print(f"removed the markers of {len(report.markers)} gone harnesses")
+    if report.nothing:
+        print("nothing left behind by gone runs")
+    return 1 if report.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stackproof", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,9 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--reports-dir", type=Path, default=Path("reports"))
     up.add_argument("--run-id")
     up.add_argument("--endpoints-file", type=Path, help="also write the endpoints JSON here")
+    cleaning = commands.add_parser("clean", help="remove what runs that are gone left behind")
+    cleaning.add_argument("--dry-run", action="store_true", help="only say what would go")
     args = parser.parse_args(argv)
     try:
-        return {"check": _check, "up": _up}[args.command](args)
+        return {"check": _check, "up": _up, "clean": _clean}[args.command](args)
     except StackproofError as error:
         print(f"stackproof: {error}", file=sys.stderr)
         for note in getattr(error, "__notes__", []):

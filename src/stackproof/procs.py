@@ -5,22 +5,31 @@ services in order, not the services directly), carries STACKPROOF_RUN_ID in its 
 (so a leak check can find it and its descendants), and gets SIGKILL from the kernel if the
 harness dies without cleaning up (`setpriv --pdeathsig`). Spawn from the main thread, or
 from a `SpawningThread`: the kernel ties the parent-death signal to the thread that forked.
+
+The parent-death signal reaches only the direct child: what *it* started (nginx's workers,
+which also clear their environment) would outlive a killed harness. So every process also
+starts in the harness's cgroup where it can have one, carries the harness's ID, and has its
+process group recorded in the harness's marker (`leftovers/harness.py`), whose keeper
+kills all of them the moment the harness dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from stackproof import sockdiag
 from stackproof.errors import MissingBinaryError, ServiceStartError
+from stackproof.leftovers.harness import Harness
 
 RUN_ID_ENV = "STACKPROOF_RUN_ID"
 UNPRIVILEGED_UID = 65534  # nobody: PostgreSQL refuses to run as root
@@ -90,6 +99,8 @@ class ManagedProcess:
 
     spec: ProcessSpec
     run_id: str
+    # Set when the harness asks it to end (stop, kill): an exit then is no failure of the stack.
+    exit_expected: bool = field(default=False, init=False)
     _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -99,13 +110,15 @@ class ManagedProcess:
                 "spawn from the main thread or a SpawningThread: the parent-death signal needs it"
             )
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**self.spec.env, RUN_ID_ENV: self.run_id}
+        harness = Harness.current()
+        env = {**self.spec.env, RUN_ID_ENV: self.run_id, **harness.spawn_env()}
+        self.exit_expected = False
         with self.spec.log_path.open("ab") as log:
             log.write(f"--- stackproof: starting {self.spec.name} ---\n".encode())
             log.flush()
             try:
                 self._popen = subprocess.Popen(
-                    [*_wrapper(self.spec.run_as_uid), *self.spec.argv],
+                    [*harness.spawn_prefix(), *_wrapper(self.spec.run_as_uid), *self.spec.argv],
                     cwd=self.spec.cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -117,6 +130,7 @@ class ManagedProcess:
                 raise MissingBinaryError(
                     f"{self.spec.name}: cannot run {self.spec.argv[0]!r}: {error.strerror}"
                 ) from None
+        harness.adopt(self._popen.pid)
         return self._popen.pid
 
     @property
@@ -148,6 +162,10 @@ class ManagedProcess:
             raise RuntimeError(f"{self.spec.name} was never started")
         return self._popen.wait(timeout=timeout_s)
 
+    def expect_exit(self) -> None:
+        """The harness is about to end it (or make it end): its exit is not a failure."""
+        self.exit_expected = True
+
     def signal(self, signum: signal.Signals) -> None:
         """Send `signum` to the process group, touching only processes of this run."""
         if self._popen is None:
@@ -156,7 +174,14 @@ class ManagedProcess:
         if self._popen.poll() is None:
             os.killpg(group, signum)  # the leader lives, so the group is still ours
             return
-        # The leader is gone; its group ID could be reused, so pick members by run ID.
+        if not psutil.pid_exists(group):
+            # The leader is reaped, yet the kernel keeps a group's ID from reuse while it has
+            # members: whoever is in it is what the leader left (nginx's workers).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signum)
+            return
+        # Another process has the leader's PID now, so the group it led is empty; but pick
+        # members by run ID to be sure.
         for pid in run_processes(self.run_id):
             if _pgid(pid) == group:
                 try:
@@ -171,11 +196,13 @@ class ManagedProcess:
         self.signal(signal.SIGCONT)
 
     def kill(self) -> None:
+        self.expect_exit()
         self.signal(signal.SIGKILL)
         self._reap(timeout_s=5.0)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ask politely, then SIGKILL what is left of the group. Safe to call twice."""
+        self.expect_exit()
         with self._lock:
             if self._popen is None:
                 return
@@ -201,6 +228,43 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def listening_ports(pid: int, wanted: Collection[int]) -> set[int] | None:
+    """Which of the TCP ports `wanted` `pid` or a descendant listens on; None where the OS
+    does not say (another user's process without root, a hardened /proc).
+
+    Not psutil's connections, which parse every socket of the host per call (40 ms on a
+    busy one): the listening sockets on `wanted` by inode (`sockdiag`), then the socket
+    descriptors of the process, and of its descendants only if it lacks one (a supervisor's
+    child holds them)."""
+    listening = {inode: port for inode, port in sockdiag.listening().items() if port in wanted}
+    try:
+        holds = _socket_inodes(pid)
+        found = {port for inode, port in listening.items() if inode in holds}
+        if found >= set(wanted):
+            return found
+        for child in psutil.Process(pid).children(recursive=True):
+            held = _socket_inodes(child.pid)
+            found |= {port for inode, port in listening.items() if inode in held}
+    except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
+        return set()
+    except (psutil.AccessDenied, PermissionError):
+        return None
+    return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    folder = Path(f"/proc/{pid}/fd")
+    inodes = set()
+    for entry in folder.iterdir():
+        try:
+            target = str(entry.readlink())
+        except FileNotFoundError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
 
 
 def run_processes(run_id: str) -> list[int]:

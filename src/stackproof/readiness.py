@@ -13,9 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from stackproof.errors import ReadinessTimeoutError, ServiceStartError, WaitCancelledError
 
@@ -96,6 +99,94 @@ class TcpPort:
                 return Check(True, "connected")
         except OSError as error:
             return Check(False, f"{type(error).__name__}: {error}")
+
+
+def _status_line(conn: socket.socket, host: str, path: str) -> str:
+    """Send one GET and return the answer's status line (raise OSError without one)."""
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    conn.sendall(request.encode("ascii"))
+    received = b""
+    while b"\r\n" not in received and len(received) < 4096:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        received += chunk
+    line = received.split(b"\r\n", 1)[0].decode("latin-1")
+    if not line.startswith("HTTP/") or len(line.split()) < 2:
+        raise OSError(f"no HTTP answer (got {line[:60]!r})")
+    return line
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """A plain HTTP GET gets an answer, whatever its status: a server speaks HTTP there."""
+
+    host: str
+    port: int
+    path: str = "/"
+    host_header: str = "localhost"
+    timeout_s: float = 1.0
+
+    @property
+    def description(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path} answers HTTP"
+
+    def check(self) -> Check:
+        try:
+            with socket.create_connection((self.host, self.port), self.timeout_s) as conn:
+                conn.settimeout(self.timeout_s)
+                return Check(True, _status_line(conn, self.host_header, self.path))
+        except OSError as error:
+            return Check(False, f"{type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsAnswer:
+    """A TLS handshake presents a certificate the run's CA issued, and a GET over it gets an
+    answer (any status): the server holding the run's key serves, not whatever else listens.
+
+    Issued-by is checked, not a full verification: the certificate's names and dates are
+    what the TLS suite judges (a mutant with the wrong name must start and fail R-TLS-6)."""
+
+    host: str
+    port: int
+    server_name: str
+    ca_path: Path
+    path: str = "/"
+    timeout_s: float = 1.0
+
+    @property
+    def description(self) -> str:
+        return (
+            f"https://{self.host}:{self.port}{self.path} completes a TLS handshake with a "
+            "certificate of the run's CA and answers HTTP"
+        )
+
+    def check(self) -> Check:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # issued-by is checked below, names and dates not
+        try:
+            with (
+                socket.create_connection((self.host, self.port), self.timeout_s) as raw,
+                context.wrap_socket(raw, server_hostname=self.server_name) as conn,
+            ):
+                conn.settimeout(self.timeout_s)
+                if problem := self._not_ours(conn.getpeercert(binary_form=True)):
+                    return Check(False, problem)
+                return Check(True, _status_line(conn, self.server_name, self.path))
+        except (OSError, ssl.SSLError) as error:
+            return Check(False, f"{type(error).__name__}: {error}")
+
+    def _not_ours(self, der: bytes | None) -> str | None:
+        if der is None:
+            return "the server presented no certificate"
+        issuer = x509.load_pem_x509_certificate(self.ca_path.read_bytes())
+        try:
+            x509.load_der_x509_certificate(der).verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature) as error:
+            return f"its certificate is not one of the run's CA ({error or type(error).__name__})"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from stackproof.backends.process.service import service_placeholders, shared_pla
 from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack, direct_link
 from stackproof.backends.values import Endpoint, PublicFront
 from stackproof.errors import ProfileError
+from stackproof.leftovers.clean import clean_once
+from stackproof.ports import PortAllocator, PortInUseError
 from stackproof.procs import is_root
 from stackproof.profile import Profile
 from stackproof.profile.template import TemplateError, render
@@ -126,11 +128,43 @@ class ProcessBackend(Backend):
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ProcessStack]:
-        network = LinkNetwork(profile.faults, run, label) if profile.faults.proxy_links else None
-        router = network.route if network is not None else direct_link
-        stack = ProcessStack(profile, run, label, link_router=router, network=network)
-        stack.bring_up()
+        """The stack, up. A listener that finds its port taken by a program outside the
+        run's locks brings the stack up once more, on fresh ports for it: every service
+        learned every port (links, the public URL, the ops config), so the whole stack
+        starts again rather than one service on a port the others do not know."""
+        clean_once()  # what gone runs left: their ports, processes and folders
+        try:
+            stack = _stack(profile, run, label, avoid=(), notes=())
+            stack.bring_up()
+        except PortInUseError as conflict:
+            note = f"{conflict}; the stack was started again with fresh ports for it"
+            run.record(
+                "port_conflict", stack=label, service=conflict.service, ports=conflict.ports,
+                holders=conflict.holders, retried=True,
+            )  # fmt: skip
+            stack = _stack(profile, run, label, avoid=conflict.ports, notes=(note,))
+            try:
+                stack.bring_up()
+            except PortInUseError as again:
+                again.add_note(f"this was the second start, on fresh ports: the first met {note}")
+                raise
         try:
             yield stack
         finally:
             stack.tear_down()
+
+
+def _stack(
+    profile: Profile,
+    run: RunContext,
+    label: str,
+    *,
+    avoid: tuple[int, ...],
+    notes: tuple[str, ...],
+) -> ProcessStack:
+    ports = PortAllocator(f"{run.run_id}/{label}", avoid=avoid)
+    network = LinkNetwork(profile.faults, run, label) if profile.faults.proxy_links else None
+    router = network.route if network is not None else direct_link
+    return ProcessStack(
+        profile, run, label, link_router=router, network=network, ports=ports, notes=notes
+    )

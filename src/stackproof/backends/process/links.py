@@ -16,13 +16,15 @@ The server is, by the profile's `[faults.toxiproxy]`:
   server is never reset or stopped.
 
 Servers the run starts are managed processes (own session, run ID in the environment, killed
-with the harness); every server and proxy is recorded in the run's manifest.
+with the harness); every server and proxy is recorded in the run's manifest. The server's
+port and every proxy's listen port come locked from the stack's `PortAllocator`, never from
+`:0` (see `stackproof.ports`); one taken by a program outside the run's locks is replaced by
+a fresh one, once, and the manifest says so (`port_conflict`).
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import httpx
 
 from stackproof.backends.values import Endpoint, LinkProxy, link_name
 from stackproof.errors import MissingBinaryError, ServiceStartError
+from stackproof.ports import PortAllocator, port_holders, says_address_in_use
 from stackproof.procs import ManagedProcess, ProcessSpec
 from stackproof.profile.chaos import FaultSettings
 from stackproof.readiness import HttpStatus, wait_for
@@ -40,13 +43,7 @@ LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 SERVER_LOG = "toxiproxy.log"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
+SERVER_NAME = "toxiproxy"  # how the stack's watcher names the server when it exits
 
 
 def toxiproxy_binary(named: str) -> Path:
@@ -75,18 +72,26 @@ class LinkNetwork:
         self._client: ToxiproxyClient | None = None
         self._ready = False
         self._links: dict[str, LinkProxy] = {}
+        self._ports: PortAllocator | None = None
+        self._own_ports = False
 
     # --- the server ---
 
-    def start(self) -> None:
+    def start(self, ports: PortAllocator | None = None) -> None:
         """Start the run's own server (readiness is awaited at the first link), or check
-        that the named one answers."""
+        that the named one answers. `ports`: the stack's allocator (else one of its own)."""
+        self._own_ports = ports is None
+        self._ports = ports or PortAllocator(f"{self.run.run_id}/{self.label}/faults")
         if self.kind == "url":
             self._client = ToxiproxyClient(self.url)
             self._await_ready()
             self.run.record("fault_server", stack=self.label, server="url", url=self.url)
             return
-        port = _free_port()
+        self._start_server(self._ports.one())
+
+    def _start_server(self, port: int) -> None:
+        if self._client is not None:
+            self._client.close()
         self.url = f"http://{LOOPBACK}:{port}"
         argv = self._server_argv(port)
         log_path = self.run.logs_dir(self.label) / SERVER_LOG
@@ -115,9 +120,30 @@ class LinkNetwork:
             "--host", LOOPBACK, "--port", str(port), "--log-level", "WARNING",
         ]  # fmt: skip
 
+    @property
+    def ports(self) -> PortAllocator:
+        if self._ports is None:
+            raise RuntimeError("the fault network is not started")
+        return self._ports
+
     def _await_ready(self) -> None:
         if self._ready:
             return
+        try:
+            self._await_server()
+        except ServiceStartError:
+            process = self._process
+            if process is None or process.running() or not says_address_in_use(process.log_tail()):
+                raise
+            taken = self.url.rpartition(":")[2]
+            self.run.record(
+                "port_conflict", stack=self.label, service=SERVER_NAME, ports=[int(taken)],
+                holders=port_holders([int(taken)]), retried=True,
+            )  # fmt: skip
+            self._start_server(self.ports.one())  # a fresh port, once
+            self._await_server()
+
+    def _await_server(self) -> None:
         process = self._process
         what = (
             f"the fault proxy server ({self.kind})"
@@ -159,13 +185,7 @@ class LinkNetwork:
             return known.listen
         self._await_ready()
         proxy = self._prefix + name
-        try:
-            created = self.client.create_proxy(proxy, endpoint.address, listen=f"{LOOPBACK}:0")
-        except ToxiproxyError as error:
-            raise ServiceStartError(
-                f"fault proxy for link {name}: the server at {self.url} refused it ({error})"
-            ) from None
-        listen = Endpoint(created.host, created.port)
+        listen = self._create_proxy(name, proxy, endpoint)
         link = LinkProxy(name, source, target, proxy, listen, endpoint)
         self._links[name] = link
         self.run.record(
@@ -177,6 +197,32 @@ class LinkNetwork:
             upstream=endpoint.address,
         )
         return link.listen
+
+    def _create_proxy(self, name: str, proxy: str, upstream: Endpoint) -> Endpoint:
+        """The proxy on a locked port; on a fresh one, once, if another program took it."""
+        for attempt in (1, 2):
+            port = self.ports.one()
+            try:
+                created = self.client.create_proxy(
+                    proxy, upstream.address, listen=f"{LOOPBACK}:{port}"
+                )
+            except ToxiproxyError as error:
+                if attempt == 1 and says_address_in_use(str(error)):
+                    self.run.record(
+                        "port_conflict", stack=self.label, service=f"fault proxy {name}",
+                        ports=[port], holders=port_holders([port]), retried=True,
+                    )  # fmt: skip
+                    continue
+                raise ServiceStartError(
+                    f"fault proxy for link {name}: the server at {self.url} refused it ({error})"
+                ) from None
+            return Endpoint(created.host, created.port)
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    @property
+    def server_process(self) -> ManagedProcess | None:
+        """The server the run started (None: a server named by URL)."""
+        return self._process
 
     @property
     def links(self) -> dict[str, LinkProxy]:
@@ -203,6 +249,8 @@ class LinkNetwork:
             if self._process is not None:
                 self._process.stop(STOP_TIMEOUT_S)
                 self.run.record("fault_server_stopped", stack=self.label, pid=self._process.pid)
+            if self._own_ports and self._ports is not None:
+                self._ports.release()
 
     def _delete(self, link: LinkProxy) -> None:
         if self._process is not None and not self._process.running():

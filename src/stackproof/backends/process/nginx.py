@@ -13,9 +13,12 @@ from stackproof.backends.process.service import ProcessService, ServiceContext
 from stackproof.backends.values import Endpoint
 from stackproof.errors import ProfileError
 from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root
-from stackproof.readiness import AllOf, TcpPort
+from stackproof.readiness import AllOf, Condition, HttpAnswer, HttpsAnswer, TcpPort
 
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+# Asked for by readiness: a path no application serves, so nginx answers it itself where it
+# can (the reference front: 404 on HTTPS, 301 on HTTP); any status will do.
+READINESS_PATH = "/.well-known/stackproof-readiness"
 
 
 def _worker_user() -> str:
@@ -80,9 +83,40 @@ class NginxService(ProcessService):
     def command(self) -> ProcessSpec:
         return self.context.process_spec(self._argv())
 
+    @property
+    def pid_file(self) -> Path:
+        return self.context.state_dir / "nginx.pid"
+
+    def pid_files(self) -> list[Path]:
+        return [self.pid_file]
+
     def readiness(self) -> AllOf:
-        ports = self.context.spec.ports
-        return AllOf(tuple(TcpPort(e.host, e.port) for e in map(self.context.endpoint, ports)))
+        """The public front's HTTPS port presents the run's certificate and answers, its
+        plain-HTTP port answers; other ports (of a second nginx) accept connections. A bare
+        TCP accept is not enough: nginx keeps its first listener while it retries binding
+        the next, and whatever else listens on a port accepts too."""
+        public = self.context.profile.public
+        is_front = public.service == self.name
+        shared = self.context.shared
+        conditions: list[Condition] = []
+        for port in self.context.spec.ports:
+            endpoint = self.context.endpoint(port)
+            if is_front and port == public.https_port:
+                conditions.append(
+                    HttpsAnswer(
+                        endpoint.host,
+                        endpoint.port,
+                        shared["public"]["host"],
+                        Path(shared["tls"]["ca"]),
+                        READINESS_PATH,
+                    )
+                )
+            elif is_front and port == public.http_port:
+                host = shared["public"]["host"]
+                conditions.append(HttpAnswer(endpoint.host, endpoint.port, READINESS_PATH, host))
+            else:
+                conditions.append(TcpPort(endpoint.host, endpoint.port))
+        return AllOf(tuple(conditions))
 
     def link_facts(self, endpoint: Endpoint) -> dict[str, str]:
         return {

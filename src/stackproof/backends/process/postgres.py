@@ -126,6 +126,9 @@ class PostgresService(ProcessService):
         # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client.
         return replace(self._unprivileged(spec), stop_signal=signal.SIGINT)
 
+    def pid_files(self) -> list[Path]:
+        return [self.data_dir / "postmaster.pid"]
+
     def readiness(self) -> AcceptsQueries:
         return AcceptsQueries(self.admin_url(), self.context.endpoint())
 

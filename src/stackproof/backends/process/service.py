@@ -179,6 +179,12 @@ class ProcessService(ABC):
     def log_files(self) -> list[Path]:
         return [self.context.log_path]
 
+    def pid_files(self) -> list[Path]:
+        """Pid files the service writes. `stackproof clean` finds by them what a killed harness
+        left (nginx clears its workers' environment): the process named, if its command line
+        still holds the service's state folder, and the group it led."""
+        return []
+
     def wipe_state(self) -> None:
         """Take away what the service keeps on disk (its state folder); `prepare` makes it anew.
 

@@ -2,7 +2,13 @@
 
 Services start in waves (a service starts once everything it links to is ready), so R-DEP-4
 holds by construction. Everything made — processes, ports, the temporary folder — is
-recorded in the run's manifest and undone in `tear_down`, also after Ctrl-C.
+recorded in the run's manifest and undone in `tear_down`, also after Ctrl-C; and in the
+harness's marker (`leftovers/`), so what a killed harness leaves is removed by the next run
+or `stackproof clean`.
+
+Ports come locked from `stackproof.ports`. A service is ready when its own condition holds
+*and* its own process lives and listens on its ports (`identity.py`). Once up, the stack is
+watched (`watch.py`): a service that exits on its own is `failure()`.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -29,7 +34,8 @@ from stackproof.backends.base import OpsAccess, ScriptProcess, ServiceControl, S
 from stackproof.backends.process.app import AppService
 from stackproof.backends.process.control import Answer, ControlServer
 from stackproof.backends.process.files import LocalFiles
-from stackproof.backends.process.links import LinkNetwork
+from stackproof.backends.process.identity import ServesFrom
+from stackproof.backends.process.links import SERVER_NAME, LinkNetwork
 from stackproof.backends.process.nginx import NginxService
 from stackproof.backends.process.ops import (
     OpsFolder,
@@ -55,6 +61,7 @@ from stackproof.backends.process.supervision import (
 from stackproof.backends.process.supervision import (
     kill_service as kill_supervised_service,
 )
+from stackproof.backends.process.watch import ExitWatcher
 from stackproof.backends.values import (
     Actor,
     Capability,
@@ -62,13 +69,23 @@ from stackproof.backends.values import (
     LifecycleEvent,
     LifecycleKind,
     PublicFront,
+    StackFailure,
     TrialStart,
 )
 from stackproof.errors import CapabilityMissingError, ServiceStartError, WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
+from stackproof.leftovers.harness import Harness
+from stackproof.ports import (
+    PortAllocator,
+    PortInUseError,
+    bindable,
+    port_holders,
+    ports_named_in_use,
+    says_address_in_use,
+)
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
-from stackproof.readiness import wait_for
+from stackproof.readiness import AllOf, wait_for
 from stackproof.run import RunContext
 from stackproof.signals import deferred_interrupts
 from stackproof.tls_ca import RunCA
@@ -91,18 +108,12 @@ def direct_link(source: str, target: str, endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
-def allocate_ports(count: int) -> list[int]:
-    """Distinct free loopback ports: all sockets stay bound until every port is picked."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        return f"killed by signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 class ProcessServiceControl(ServiceControl):
@@ -234,9 +245,10 @@ class ProcessServiceControl(ServiceControl):
     def exec(
         self, argv: Sequence[str], timeout_s: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
+        harness = Harness.current()  # in its cgroup, with its ID: dies with a killed harness
         return subprocess.run(
-            list(argv),
-            env=self.service.exec_env(),
+            [*harness.spawn_prefix(), *argv],
+            env={**self.service.exec_env(), **harness.spawn_env()},
             cwd=self.service.context.stack_root,
             capture_output=True,
             text=True,
@@ -256,15 +268,17 @@ class ProcessServiceControl(ServiceControl):
             raise RuntimeError(f"{self.name} is running; stop it before running it by hand")
         spec = self.service.command()
         env = {k: v for k, v in spec.env.items() if k not in without_env}
+        harness = Harness.current()
         process = subprocess.Popen(
-            list(spec.argv),
-            env=env,
+            [*harness.spawn_prefix(), *spec.argv],
+            env={**env, **harness.spawn_env()},
             cwd=spec.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # its own group: a timeout kills all it started
         )
+        harness.adopt(process.pid)
         self._stack.run.record(
             "process", stack=self._stack.label, service=self.name, pid=process.pid
         )
@@ -294,10 +308,16 @@ class ProcessStack(Stack):
         label: str,
         link_router: LinkRouter = direct_link,
         network: LinkNetwork | None = None,
+        *,
+        ports: PortAllocator | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         super().__init__(profile, run, label)
         self.link_router = link_router
         self.network: LinkNetwork | None = network
+        self.ports = ports or PortAllocator(f"{run.run_id}/{label}")
+        # What the report should say about how the stack came up (a restart on fresh ports).
+        self.notes: list[str] = list(notes)
         self.partitions: LoopbackPartitions = LoopbackPartitions(run, label, self.partition_ports)
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
@@ -318,6 +338,10 @@ class ProcessStack(Stack):
         self._closing = False
         self._ops: OpsFolder | None = None
         self._ops_access: OpsAccess | None = None
+        self._log_offsets: dict[str, dict[Path, int]] = {}
+        self._starting = True  # until bring_up is done: a port conflict is retried
+        self._failure: StackFailure | None = None
+        self._watcher: ExitWatcher | None = None
 
     # --- what the suites see ---
 
@@ -339,6 +363,10 @@ class ProcessStack(Stack):
     def lifecycle(self) -> list[LifecycleEvent]:
         with self._control_lock:
             return list(self._events)
+
+    def failure(self) -> StackFailure | None:
+        with self._control_lock:
+            return self._failure
 
     def secret(self, name: str) -> str:
         if name not in self.secret_values:
@@ -399,26 +427,69 @@ class ProcessStack(Stack):
     def bring_up(self) -> None:
         started = time.monotonic()
         try:
-            self._cleanup.callback(self.partitions.close)  # last: after every process
+            self._cleanup.callback(self.ports.release)  # the very last: nothing listens now
+            self._cleanup.callback(self.partitions.close)  # after every process
+            Harness.current().record("stack", run_id=self.run.run_id, label=self.label)
             if self.network is not None:
                 self._cleanup.callback(self.network.close)
-                self.network.start()
+                self.network.start(self.ports)
             self._build()
             for wave in self.profile.start_order():
                 wave_started = time.monotonic()
                 self._start_wave(wave)
                 self.wave_seconds.append((wave, time.monotonic() - wave_started))
+            self._watch()
         except BaseException:
             self.tear_down()
             raise
+        self._starting = False
         self.ready_after_s = time.monotonic() - started
         self.run.record("stack_ready", stack=self.label, seconds=round(self.ready_after_s, 3))
+
+    # --- watching it serve ---
+
+    def _watched(self) -> dict[str, ManagedProcess]:
+        with self._control_lock:
+            watched = dict(self._processes)
+        server = self.network.server_process if self.network is not None else None
+        if server is not None:
+            watched[SERVER_NAME] = server
+        return watched
+
+    def _watch(self) -> None:
+        self._watcher = ExitWatcher(self._watched, self._exited, self.label)
+        self._watcher.start()
+        self._cleanup.callback(self._watcher.close)  # first at tear-down: exits are asked for
+
+    def _exited(self, name: str, process: ManagedProcess) -> None:
+        """The watcher saw `process` exit: a failure, unless the harness (or service control)
+        asked for it. A supervised service's restarts happen inside its supervisor, unseen
+        here; the supervisor exiting is the service gone."""
+        with self._control_lock:
+            if self._closing or process.exit_expected or self._failure is not None:
+                return
+            try:
+                code: int | None = process.wait(timeout_s=5.0)
+            except subprocess.TimeoutExpired:
+                code = None
+            how = describe_exit(code)
+            if name in self._services and self.service(name).supervised:
+                how = f"its supervisor ended: {how}; see the supervisor's lines in its log"
+            self._failure = StackFailure(
+                service=name,
+                exit_status=code,
+                detail=f"exited after the stack was up, unasked ({how})",
+                log_tail=self._log_tail(name)() if name in self._services else process.log_tail(),
+                at=time.monotonic(),
+            )
+            self.run.record("stack_failure", stack=self.label, service=name, exit_status=code)
 
     def _make_temp_dir(self, prefix: str | None = None) -> Path:
         temp = Path(
             tempfile.mkdtemp(prefix=prefix or f"stackproof-{self.run.run_id}-{self.label}-")
         )
         self.run.record("temp_dir", stack=self.label, path=str(temp))
+        Harness.current().record("temp_dir", path=str(temp))
         self._cleanup.callback(shutil.rmtree, temp, ignore_errors=True)
         if is_root() and prefix is None:  # PostgreSQL, unprivileged, must reach its folder
             temp.chmod(0o711)
@@ -429,7 +500,7 @@ class ProcessStack(Stack):
         self._ops = OpsFolder.plan(temp, self.profile, self._make_temp_dir("stackproof-ctl-"))
         logs_dir = self.run.logs_dir(self.label)
         names = list(self.profile.services)
-        numbers = iter(allocate_ports(sum(len(self.profile.services[n].ports) for n in names)))
+        numbers = iter(self.ports.allocate(sum(len(self.profile.services[n].ports) for n in names)))
         ports = {n: {p: next(numbers) for p in self.profile.services[n].ports} for n in names}
         self.run.record("ports", stack=self.label, ports=ports)
         shared = self._shared_placeholders(temp, ports)
@@ -527,9 +598,19 @@ class ProcessStack(Stack):
                 process = ManagedProcess(command, self.run.run_id)
                 self._processes[name] = process
                 self._cleanup.callback(process.stop, STOP_TIMEOUT_S)
+                harness = Harness.current()
+                for pid_file in service.pid_files():
+                    harness.record(
+                        "pid_file", path=str(pid_file), names=str(service.context.state_dir)
+                    )
+            self._log_offsets[name] = {
+                path: path.stat().st_size if path.exists() else 0 for path in service.log_files()
+            }
             pid = self._processes[name].start()
             self._stopped_on_request.discard(name)
             self._note(name, "spawn", by)
+        if self._watcher is not None:
+            self._watcher.rearm()
         self.run.record("process", stack=self.label, service=name, pid=pid)
 
     def _note(self, name: str, kind: LifecycleKind, by: Actor) -> None:
@@ -564,7 +645,10 @@ class ProcessStack(Stack):
     def kill_service(self, name: str, by: Actor = "harness") -> None:
         with self._control_lock:
             if self._services[name].context.spec.process.restart.enabled:
-                kill_supervised_service(self.process(name))  # the supervisor applies its policy
+                # The supervisor applies its policy; if that is to give up, its exit follows
+                # from this kill, and is no failure of the stack.
+                self.process(name).expect_exit()
+                kill_supervised_service(self.process(name))
             else:
                 self.process(name).kill()
             self._note(name, "kill", by)
@@ -617,6 +701,33 @@ class ProcessStack(Stack):
 
         return read
 
+    def readiness(self, name: str) -> AllOf:
+        """The service's own condition, and its own process alive on its own ports."""
+        service = self._services[name]
+        ports = list(service.context.ports.values())
+        return AllOf((service.readiness(), ServesFrom(self._processes[name], ports)))
+
+    def _since_spawn(self, name: str) -> str:
+        """What the service's logs gained since its last spawn."""
+        text = []
+        for path, offset in self._log_offsets.get(name, {}).items():
+            with contextlib.suppress(OSError), path.open("rb") as log:
+                log.seek(offset)
+                text.append(log.read().decode("utf-8", errors="replace"))
+        return "\n".join(text)
+
+    def _port_conflict(self, name: str) -> PortInUseError | None:
+        """During bring-up: whether `name` failed because a program outside the run's locks
+        took one of its ports (its log says "address in use")."""
+        if not self._starting or self._processes[name].running():
+            return None
+        ports = list(self._services[name].context.ports.values())
+        since = self._since_spawn(name)
+        if not says_address_in_use(since):
+            return None
+        taken = ports_named_in_use(since, ports) | {p for p in ports if not bindable(p)}
+        return PortInUseError(name, taken or ports, port_holders(taken or ports))
+
     def await_ready(self, names: Sequence[str], by: Actor = "harness") -> None:
         """Wait for `names` side by side; the first failure cancels the other waits."""
         cancel = threading.Event()
@@ -625,7 +736,7 @@ class ProcessStack(Stack):
             service = self._services[name]
             try:
                 wait_for(
-                    service.readiness(),
+                    self.readiness(name),
                     timeout_s=service.ready_timeout_s,
                     what=f"service {name!r}",
                     hint=f"see its log in {self.run.logs_dir(self.label)}",
@@ -637,6 +748,15 @@ class ProcessStack(Stack):
                     service.after_first_ready()
                     self._ready_once.add(name)
                 self._note(name, "ready", by)
+            except WaitCancelledError:
+                raise
+            except ServiceStartError as error:
+                cancel.set()
+                if conflict := self._port_conflict(name):
+                    for note in getattr(error, "__notes__", []):
+                        conflict.add_note(note)
+                    raise conflict from error
+                raise
             except BaseException:
                 cancel.set()
                 raise
