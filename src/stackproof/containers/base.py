@@ -7,6 +7,7 @@ removes it). The mirror is the one this host's apt is configured with.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ DEFAULT_TAG = "stackproof/base:bookworm"
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 MMDEBSTRAP_TIMEOUT_S = 1200.0
 LOG_TAIL_LINES = 20
+SCRATCH_BYTES = 1024 * 1024 * 1024  # the tree and its tar, with room to spare
 
 
 class BaseImageError(StackproofError):
@@ -96,6 +98,15 @@ def debian_mirror(suite: str = DEFAULT_SUITE, paths: Iterable[Path] = APT_SOURCE
     )
 
 
+def scratch_dir() -> Path | None:
+    """Where to make the tree: a tmpfs if there is room (three times faster on a busy
+    disk: dpkg writes thousands of small files), else the temporary directory."""
+    shm = Path("/dev/shm")  # noqa: S108 - only a private folder (mkdtemp) is made there
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > SCRATCH_BYTES:
+        return shm
+    return None
+
+
 def _mmdebstrap(suite: str, mirror: str, tar: Path, log: Path) -> None:
     binary = shutil.which("mmdebstrap")
     if binary is None:
@@ -108,6 +119,7 @@ def _mmdebstrap(suite: str, mirror: str, tar: Path, log: Path) -> None:
         try:
             done = subprocess.run(
                 argv,
+                env={**os.environ, "TMPDIR": str(tar.parent)},  # its tree beside the tar
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 timeout=MMDEBSTRAP_TIMEOUT_S,
@@ -144,7 +156,8 @@ def make_base(
     started = time.monotonic()
     repository, version = parse_repository_tag(tag)
     mirror = mirror or debian_mirror(suite)
-    with tempfile.TemporaryDirectory(prefix="stackproof-base-", dir=workdir) as scratch:
+    where = workdir or scratch_dir()
+    with tempfile.TemporaryDirectory(prefix="stackproof-base-", dir=where) as scratch:
         tar = Path(scratch) / f"{suite}.tar"
         _mmdebstrap(suite, mirror, tar, Path(scratch) / "mmdebstrap.log")
         try:

