@@ -57,9 +57,10 @@ class ZipMember:
 
     @property
     def mode(self) -> int:
-        # A wheel keeps its files' modes in the zip's external attributes (where pip, when
-        # installing, also finds them).
-        return (self.member.external_attr >> 16) & 0o777 or 0o644
+        # A wheel keeps its files' modes in the zip's external attributes (pip, installing,
+        # keeps only whether a file is executable, and so do we): readable by every user,
+        # since the files are root's in the image and its server runs as another user.
+        return 0o755 if (self.member.external_attr >> 16) & 0o111 else 0o644
 
 
 def wheel_tree(
