@@ -14,7 +14,9 @@ from containers_helpers import NGINX_TEMPLATE
 
 from stackproof.containers import engine, liveness, reference, wheels
 from stackproof.containers.base import BaseImageError, apt_sources, debian_mirror
+from stackproof.containers.cleaner import classify
 from stackproof.containers.context import BuildContext, wheel_tree
+from stackproof.containers.engine import EngineObject
 from stackproof.containers.watcher import Watcher
 from stackproof.errors import BackendUnavailableError
 from stackproof.profile.template import placeholders
@@ -102,6 +104,31 @@ def test_a_killed_holder_lets_go_of_the_lock(runs_dir: Path) -> None:
                 holder.kill()
                 holder.wait(timeout=10)
     assert not liveness.is_alive(run_id)
+
+
+def test_only_runs_known_dead_are_leftovers(runs_dir: Path) -> None:
+    # A run with no lock here is dead only for what it made before the host's last boot.
+    ended, live, lockless = new_run_id(), new_run_id(), new_run_id()
+    with liveness.RunLock(ended):
+        pass
+    boot = 1_000_000.0
+
+    def item(run_id: str, created: float) -> EngineObject:
+        return EngineObject("volume", f"v-{run_id}-{created}", "v", run_id, created)
+
+    objects = [
+        item(ended, boot + 5),
+        item(live, boot + 5),
+        item(lockless, boot - 5),
+        item(lockless, boot + 5),
+        item("no run id!", boot - 5),
+    ]
+    with liveness.RunLock(live):
+        found = classify(objects, boot)
+    assert set(found.dead) == {item(ended, boot + 5), item(lockless, boot - 5)}
+    assert found.live_runs == (live,)
+    assert found.unregistered == (item(lockless, boot + 5),)
+    assert found.foreign == (item("no run id!", boot - 5),)
 
 
 def test_a_label_value_that_is_no_run_id_gets_no_verdict(runs_dir: Path) -> None:

@@ -134,35 +134,35 @@ def test_watcher_removes_a_killed_harness_objects(
 def test_cleaner_removes_dead_runs_objects_only(
     engine: Engine, base: str, made: list[MadeObjects], runs_dir: Path
 ) -> None:
-    # Given: a run that ended (its lock free), one that never left a lock, a live one,
-    # unlabelled objects, and a run label whose value is no run ID
-    ended, lockless, live = new_run_id(), new_run_id(), new_run_id()
+    # Given: a run that ended (its lock there, free), a live one, one that never took a
+    # lock here (another tool's, maybe alive), unlabelled objects, and a run label whose
+    # value is no run ID
+    ended, live, lockless = new_run_id(), new_run_id(), new_run_id()
     with RunLock(ended):
         pass
     live_lock = RunLock(live).acquire()
     try:
-        dead_objects = [make_objects(engine.client, base, run) for run in (ended, lockless)]
+        dead_objects = make_objects(engine.client, base, ended)
         live_objects = make_objects(engine.client, base, live)
+        lockless_objects = make_objects(engine.client, base, lockless)
         unlabelled = make_objects(engine.client, base, None)
         foreign = make_objects(engine.client, base, None, label_value="not a run id!")
-        made.extend([*dead_objects, live_objects, unlabelled, foreign])
+        made.extend([dead_objects, live_objects, lockless_objects, unlabelled, foreign])
 
         # When: the cleaner looks, and removes what it found of these runs
         leftovers = find_leftovers(engine.client)
-        ours = tuple(o for o in leftovers.dead if o.run_id in (ended, lockless))
+        ours = tuple(o for o in leftovers.dead if o.run_id in (ended, live, lockless))
         problems = remove_leftovers(Leftovers(ours, (), ()), engine.client)
     finally:
         live_lock.release()
 
-    # Then: exactly the dead runs' objects went
-    dead_ids = {i for objects in dead_objects for i in objects.ids.values()}
-    assert {o.id for o in ours} == dead_ids
-    assert not any(o.run_id == live for o in leftovers.dead)
+    # Then: exactly the ended run's objects went
+    assert {o.id for o in ours} == set(dead_objects.ids.values())
     assert live in leftovers.live_runs
+    assert set(lockless_objects.ids.values()) <= {o.id for o in leftovers.unregistered}
     assert set(foreign.ids.values()) <= {o.id for o in leftovers.foreign}
     assert problems == []
-    for objects in dead_objects:
-        assert remaining(engine.client, objects) == {}
-    for untouched in (live_objects, unlabelled, foreign):
+    assert remaining(engine.client, dead_objects) == {}
+    for untouched in (live_objects, lockless_objects, unlabelled, foreign):
         assert remaining(engine.client, untouched) == untouched.ids
     assert not liveness.lock_path(ended).exists()  # a dead run's lock file goes with it

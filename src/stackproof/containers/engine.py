@@ -7,9 +7,11 @@ wheel ships (the same program; CI links it as the plugin).
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import shutil
+import socket
 import stat
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -52,9 +54,20 @@ def _unavailable(error: Exception) -> BackendUnavailableError:
     return unavailable
 
 
+def _reach_socket(url: str) -> None:
+    """A unix socket nobody listens on fails here, before the SDK (which, failing while it
+    asks the engine's API version, leaves its connection open)."""
+    if not url.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        probe.connect(url.removeprefix("unix://"))
+
+
 def connect(timeout_s: int = API_TIMEOUT_S) -> docker.DockerClient:
     """A client of the engine that answered a ping; BackendUnavailableError otherwise."""
     try:
+        _reach_socket(engine_url())
         client = docker.from_env(timeout=timeout_s)
     except (docker.errors.DockerException, OSError) as error:
         raise _unavailable(error) from None
@@ -151,6 +164,7 @@ class EngineObject:
     id: str
     name: str
     run_id: str
+    created: float  # seconds since the epoch, as the engine says
 
     def describe(self) -> str:
         return f"{self.kind} {self.name} ({self.id[:12]}) of run {self.run_id}"
@@ -158,6 +172,16 @@ class EngineObject:
 
 def _run_of(labels_: dict[str, str] | None) -> str:
     return (labels_ or {})[labels.RUN]
+
+
+def _timestamp(text: str | None) -> float:
+    """The engine's RFC 3339 times (nanoseconds and all); 0 when it gives none."""
+    if not text:
+        return 0.0
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def run_objects(client: docker.DockerClient, run_id: str | None = None) -> list[EngineObject]:
@@ -170,20 +194,30 @@ def run_objects(client: docker.DockerClient, run_id: str | None = None) -> list[
     filters = labels.run_filter(run_id)
     api = client.api
     found = [
-        EngineObject("container", c["Id"], c["Names"][0].lstrip("/"), _run_of(c["Labels"]))
+        EngineObject(
+            "container", c["Id"], c["Names"][0].lstrip("/"), _run_of(c["Labels"]), c["Created"]
+        )
         for c in api.containers(all=True, filters=filters)
     ]
     found += [
-        EngineObject("network", n["Id"], n["Name"], _run_of(n["Labels"]))
+        EngineObject(
+            "network", n["Id"], n["Name"], _run_of(n["Labels"]), _timestamp(n.get("Created"))
+        )
         for n in api.networks(filters=filters)
     ]
     found += [
-        EngineObject("volume", v["Name"], v["Name"], _run_of(v["Labels"]))
+        EngineObject(
+            "volume", v["Name"], v["Name"], _run_of(v["Labels"]), _timestamp(v.get("CreatedAt"))
+        )
         for v in api.volumes(filters=filters).get("Volumes") or []
     ]
     found += [
         EngineObject(
-            "image", i["Id"], (i.get("RepoTags") or ["<untagged>"])[0], _run_of(i["Labels"])
+            "image",
+            i["Id"],
+            (i.get("RepoTags") or ["<untagged>"])[0],
+            _run_of(i["Labels"]),
+            float(i.get("Created") or 0),
         )
         for i in api.images(filters=filters)
     ]
