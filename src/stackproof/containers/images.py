@@ -323,7 +323,7 @@ class _Builder:
                 context = BuildContext()
                 context.add([("python/Dockerfile", dockerfile)])
                 build = _Build(
-                    "python layer",
+                    "python (its Python layer, shared with toxiproxy)",
                     "python/Dockerfile",
                     context,
                     self.args,
