@@ -216,8 +216,10 @@ def label_override(run_id: str, services: list[str]) -> str:
 
 
 def write_reference_inputs(
-    folder: Path, built: images.BuiltImages, https_port: int, http_port: int
+    folder: Path, built: images.BuiltImages | None, https_port: int, http_port: int
 ) -> tuple[reference.ReferenceInputs, Path]:
+    """The env file, secrets and nginx config of one stack (the images: the file's default
+    names, `stackproof/<name>:latest`, unless `built` names them)."""
     ca = RunCA(folder)
     certificate = ca.issue("nginx", ["localhost", "127.0.0.1"], valid_days=30)
     secrets = reference.generate_secrets(SecretRegistry())
@@ -226,7 +228,7 @@ def write_reference_inputs(
     public_key = Ed25519PrivateKey.generate().public_key()
     authority = f"localhost:{https_port}"
     variables = {
-        **built.env(),
+        **(built.env() if built is not None else {}),
         "DISCORD_PUBLIC_KEY": public_key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex(),
         "HTTPS_PORT": str(https_port),
         "HTTP_PORT": str(http_port),
