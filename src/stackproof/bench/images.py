@@ -166,6 +166,10 @@ def run(root: Path, out: Path) -> dict[str, Any]:
         f"{sys.version.split()[0]}; load average {cold['load_average_at_start']} at the start "
         "(the machine is shared: other work runs beside the bench).",
         "",
+        "Offline: no image is pulled from any registry (the base is made here, builds never "
+        "pull); apt in the builds and mmdebstrap reach the Debian mirror, pip on the host "
+        "reaches its index.",
+        "",
         "| figure | value | objective |",
         "| --- | --- | --- |",
         f"| images from nothing, base included, offline | {figures['from_nothing_s']} s "
