@@ -98,4 +98,6 @@ def is_alive(run_id: str) -> bool:
 def forget(run_id: str) -> None:
     """Remove a dead run's lock file (after its objects are gone)."""
     if not is_alive(run_id):
-        lock_path(run_id).unlink(missing_ok=True)
+        # Another user's run: the sticky folder keeps its file theirs (it is harmless).
+        with contextlib.suppress(PermissionError):
+            lock_path(run_id).unlink(missing_ok=True)
