@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from support import REFERENCE, reference_variant, run_suites, suites_command
 
-from stackproof.faults.partition import unavailable as partitions_unavailable
+from stackproof.backends.process.partitions import unavailable as partitions_unavailable
 from stackproof.procs import run_processes
 from stackproof.readiness import Check, wait_for
 from stackproof.run import read_manifest

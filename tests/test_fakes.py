@@ -10,7 +10,6 @@ import pytest
 
 from stackproof.fakes.anilist import AniListFake, anilist_routes
 from stackproof.fakes.discord import APPLICATION_COMMAND, DiscordSigner
-from stackproof.fakes.graphql import GraphQLError, parse
 from stackproof.fakes.httpfake import FakeServer
 from stackproof.fakes.webhook import WebhookReceiver
 
@@ -79,13 +78,15 @@ def test_no_match_is_anilists_404(anilist: tuple[str, AniListFake]) -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ('{ Media(search: "x") { id nope } }', 'Cannot query field "nope" on type "Media".'),
-        ('{ Media(search: "x") { title } }', 'Field "title" of type "MediaTitle" must have'),
-        ('{ Media(search: "x") { id { x } } }', 'Field "id" must not have a selection'),
-        ("{ Media(colour: RED) { id } }", 'Unknown argument "colour" on field "Media"'),
-        ("{ Page { id } }", 'Cannot query field "Page" on type "Query".'),
+        ('{ Media(search: "x") { id nope } }', "Cannot query field 'nope' on type 'Media'."),
+        ('{ Media(search: "x") { title } }', "Field 'title' of type 'MediaTitle' must have"),
+        ('{ Media(search: "x") { id { x } } }', "Field 'id' must not have a selection"),
+        ("{ Media(colour: RED) { id } }", "Unknown argument 'colour' on field 'Query.Media'."),
+        ("{ Page { id } }", "Cannot query field 'id' on type 'Page'."),
+        ("{ Anime { id } }", "Cannot query field 'Anime' on type 'Query'."),
+        ("{ Media(type: SERIES) { id } }", "Value 'SERIES' does not exist in 'MediaType' enum."),
         ('{ Media(search: "x") { id }', "Syntax Error: Expected Name, found <EOF>."),
-        ("mutation { SaveMediaListEntry { id } }", "This fake answers queries, not mutations."),
+        ("mutation { SaveMediaListEntry { id } }", "The mutation operation is not supported"),
     ],
 )
 def test_invalid_queries_get_graphql_errors(
@@ -112,18 +113,14 @@ def test_a_missing_query_and_the_rate_limit(anilist: tuple[str, AniListFake]) ->
     assert limited.headers["X-RateLimit-Remaining"] == "0"
 
 
-def test_the_parser_reads_literals_aliases_and_locations() -> None:
-    operation = parse("query Q($a: [Int!] = [1, 2]) {\n  x: Media(id: 5, isAdult: false) { id }\n}")
-    assert operation.variables == {"a": [1, 2]}
-    field = operation.selections[0]
-    assert (field.key, field.name, dict(field.arguments)) == (
-        "x",
-        "Media",
-        {"id": 5, "isAdult": False},
-    )
-    assert (field.line, field.column) == (2, 3)
-    with pytest.raises(GraphQLError, match="fragments"):
-        parse("{ Media { ...F } }")
+def test_literals_defaults_and_aliases(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    query = "query Q($a: [Int!] = [1, 199]) {\n  x: Media(id_in: $a, isAdult: false) { id }\n}"
+    response = ask(url, query)
+    assert response.json() == {"data": {"x": {"id": 199}}}  # the more popular of the two
+    missing = ask(url, "query Q($a: [Int!] = [404]) {\n  x: Media(id_in: $a) { id }\n}")
+    assert missing.status_code == 404
+    assert missing.json()["errors"][0]["locations"] == [{"line": 2, "column": 3}]
 
 
 def test_an_application_command_interaction_is_discords_shape() -> None:
@@ -151,3 +148,118 @@ def test_the_webhook_receiver_executes_like_discord() -> None:
         wrong = httpx.post(webhook.url[:-3] + "xyz", json={"content": "x"}, timeout=5)
         assert (wrong.status_code, wrong.json()["code"]) == (401, 50027)
         assert [m.text for m in webhook.messages()] == ["DOWN: bot", "UP"]
+
+
+# -- what the hand-written GraphQL parser got wrong (issue 12 part 7) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ('{ Media(search: "Pokémon", type: ANIME) { id title { english native } } }', {}),
+        ('{ Media(search: "Pok\\u00e9mon", type: ANIME) { id title { english native } } }', {}),
+        (
+            "query ($s: String) { Media(search: $s, type: ANIME) { id title { english native } } }",
+            {"s": "Pokémon"},
+        ),
+        (
+            'query ($s: String = "Pokémon") { Media(search: $s) { id title { english native } } }',
+            {},
+        ),
+    ],
+    ids=["literal", "escaped-literal", "variable", "variable-default"],
+)
+def test_unicode_arrives_as_sent(
+    anilist: tuple[str, AniListFake], query: str, variables: dict[str, str]
+) -> None:
+    url, _ = anilist
+    response = httpx.post(url, json={"query": query, "variables": variables}, timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["Media"] == {
+        "id": 527,
+        "title": {"english": "Pokémon", "native": "ポケットモンスター"},
+    }
+
+
+def test_fragments_named_and_inline(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    query = """
+    query ($s: String) { Media(search: $s) { ...Core ... on Media { episodes } } }
+    fragment Core on Media { id title { ...Titles } }
+    fragment Titles on MediaTitle { romaji }
+    """
+    response = ask(url, query, s="bebop")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "data": {"Media": {"id": 1, "title": {"romaji": "Cowboy Bebop"}, "episodes": 26}}
+    }
+
+
+def test_a_block_string_argument(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    query = '{ Media(search: """\n    Spirited "Away"\n  """) { id } }'
+    response = ask(url, query)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"Media": {"id": 199}}}
+
+
+def test_an_unknown_field_is_anilists_error(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    response = ask(url, '{ Media(search: "bebop") {\n  id\n  nope\n} }')
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Cannot query field 'nope' on type 'Media'. Did you mean 'type'?",
+                "status": 400,
+                "locations": [{"line": 3, "column": 3}],
+            }
+        ],
+        "data": None,
+    }
+
+
+def test_a_page_of_media(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    query = """query ($t: MediaType) {
+      Page(page: 1, perPage: 2) {
+        pageInfo { total perPage currentPage lastPage hasNextPage }
+        media(type: $t) { id }
+      }
+    }"""
+    response = ask(url, query, t="ANIME")
+    assert response.status_code == 200, response.text
+    page = response.json()["data"]["Page"]
+    assert page["pageInfo"] == {
+        "total": 7,
+        "perPage": 2,
+        "currentPage": 1,
+        "lastPage": 4,
+        "hasNextPage": True,
+    }
+    assert [m["id"] for m in page["media"]] == [16498, 5114]  # the most popular first
+
+
+def test_head_is_answered_as_get_is(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    get = httpx.get(url, params={"query": "{ Media(id: 1) { id } }"}, timeout=5)
+    head = httpx.head(url, params={"query": "{ Media(id: 1) { id } }"}, timeout=5)
+    assert (get.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_the_framework_answers_unknown_paths_and_methods(anilist: tuple[str, AniListFake]) -> None:
+    url, _ = anilist
+    assert httpx.get(f"{url}/no/such/path", timeout=5).status_code == 404
+    wrong = httpx.patch(f"{url}/_stackproof/outage", timeout=5)
+    assert wrong.status_code == 405
+    assert set(wrong.headers["allow"].replace(" ", "").split(",")) == {"PUT", "DELETE"}
+
+
+def test_the_webhook_answers_head_and_wrong_methods() -> None:
+    with WebhookReceiver() as webhook:
+        head = httpx.head(webhook.url, timeout=5)
+        get = httpx.get(webhook.url, timeout=5)
+    assert (head.status_code, get.status_code) == (405, 405)
+    assert head.headers["allow"] == "POST"

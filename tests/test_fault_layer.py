@@ -16,14 +16,14 @@ from support import REFERENCE, reference_variant
 
 from stackproof.backends.base import Endpoint
 from stackproof.backends.process import ProcessBackend
+from stackproof.backends.process.links import LinkNetwork
+from stackproof.backends.process.partitions import LoopbackPartitions, tagged_rules, unavailable
 from stackproof.errors import MissingBinaryError, ProfileError, ServiceStartError
-from stackproof.faults.network import LinkNetwork
-from stackproof.faults.partition import Partitions, tagged_rules, unavailable
-from stackproof.faults.toxiproxy import ServerThread, ToxiproxyClient
 from stackproof.procs import run_processes
 from stackproof.profile import load_profile
 from stackproof.profile.chaos import FaultSettings, ToxiproxySettings
 from stackproof.run import RunContext, read_manifest
+from stackproof.toxiproxy import ServerThread, ToxiproxyClient
 
 
 class Echo:
@@ -187,9 +187,9 @@ needs_partitions = pytest.mark.skipif(unavailable() is not None, reason=str(unav
 def test_a_partition_drops_exactly_its_ports_and_leaves_no_rule(tmp_path: Path, echo: Echo) -> None:
     other = Echo()
     run = RunContext("partition-unit", tmp_path / "run")
-    partitions = Partitions(run, "main")
+    partitions = LoopbackPartitions(run, "main", lambda service: [echo.port])
     try:
-        with partitions.isolated("echo", [echo.port]):
+        with partitions.isolated("echo"):
             rules = tagged_rules(partitions.tag)
             assert any(f"--dport {echo.port}" in rule for rule in rules)
             assert all(partitions.tag in rule or partitions.chain in rule for rule in rules)

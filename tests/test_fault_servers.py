@@ -26,7 +26,7 @@ def outside_server(tmp_path: Path) -> Iterator[str]:
     """A server the run did not start: the run must use it, and leave it as it found it."""
     with (tmp_path / "server.log").open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "stackproof.faults.toxiproxy", "--port", "0"],
+            [sys.executable, "-m", "stackproof.toxiproxy", "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -61,7 +61,7 @@ def test_the_suites_run_against_a_server_named_by_url(tmp_path: Path, outside_se
 
 def test_the_suites_run_against_a_server_binary(tmp_path: Path) -> None:
     shim = tmp_path / "toxiproxy-server"
-    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m stackproof.faults.toxiproxy "$@"\n')
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m stackproof.toxiproxy "$@"\n')
     shim.chmod(0o755)
     profile = reference_variant(
         tmp_path, {"[faults]\nproxy_links = true": f'[faults.toxiproxy]\nbinary = "{shim}"'}

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stackproof.backend_registry import BACKEND_CHOICES
 from stackproof.backends import Stack, select_backend
 from stackproof.containers.imagecli import add_images_command, run_images
 from stackproof.errors import CapabilityMissingError, StackproofError
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, summary in (("check", "validate a profile"), ("up", "run a stack until Ctrl-C")):
         command = commands.add_parser(name, help=summary)
         command.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
-        command.add_argument("--backend", choices=["auto", "process", "remote"])
+        command.add_argument("--backend", choices=BACKEND_CHOICES)
     up = commands.choices["up"]
     up.add_argument("--reports-dir", type=Path, default=Path("reports"))
     up.add_argument("--run-id")

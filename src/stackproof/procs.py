@@ -123,6 +123,10 @@ class ManagedProcess:
     def pid(self) -> int | None:
         return self._popen.pid if self._popen else None
 
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return self.spec.argv
+
     def exit_code(self) -> int | None:
         """None while running (or never started)."""
         return self._popen.poll() if self._popen else None

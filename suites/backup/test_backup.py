@@ -8,7 +8,6 @@ and RPO against the profile's objectives.
 from __future__ import annotations
 
 import datetime as dt
-import stat
 
 import pytest
 
@@ -61,14 +60,15 @@ def test_backup_is_a_complete_dump_renamed_into_place(
     service = _database(ops_scripts)
     name = _database_name(profile, service)
     folder = ops_scripts.ops.backup_dir
-    before = entries(folder)
+    files = ops_scripts.files
+    before = entries(files, folder)
     started = dt.datetime.now(dt.UTC)
     result = ops_scripts.run("backup", timeout_s=SCRIPT_TIMEOUT_S)
     ended = dt.datetime.now(dt.UTC)
     evidence.add("backup", result.evidence())
     problems = Problems("a backup")
     problems.expect(result.exit_code == 0, "exit", f"backup exited {result.exit_code}")
-    after = entries(folder)
+    after = entries(files, folder)
     new = [n for n in after if n not in before and backup_pattern(name).match(n)]
     evidence.add("new files", {n: after[n] for n in after if n not in before})
     if len(new) != 1:
@@ -86,7 +86,7 @@ def test_backup_is_a_complete_dump_renamed_into_place(
     )
     problems.expect(after[backup.name] > 0, "size", f"{backup.name} is empty")
     problems.expect(
-        backup.read_bytes()[:5] == b"PGDMP",
+        files.read_bytes(backup, limit=5) == b"PGDMP",
         "format",
         f"{backup.name} is not a pg_dump custom-format archive",
     )
@@ -116,8 +116,9 @@ def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
     service = _database(scripts)
     name = _database_name(profile, service)
     folder = scripts.ops.backup_dir
+    files = scripts.files
     admin = own_stack.service(service).admin_url()
-    before = entries(folder)
+    before = entries(files, folder)
     with table_locked(admin) as table:
         running = scripts.start("backup")
         try:
@@ -127,7 +128,7 @@ def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
                 what=f"the dump waiting on {table}",
                 give_up=lambda: "the backup ended" if running.exited() else None,
             )
-            frozen = entries(folder)
+            frozen = entries(files, folder)
         except ServiceStartError as error:
             frozen = {}
             pytest.fail(
@@ -135,7 +136,7 @@ def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
             )
         finally:
             running.kill()
-    after_crash = entries(folder)
+    after_crash = entries(files, folder)
     evidence.add("folder while the dump waited", frozen)
     evidence.add("folder after SIGKILL", after_crash)
     problems = Problems("a backup killed mid-way")
@@ -165,13 +166,14 @@ def test_a_failed_dump_leaves_no_backup(
     service = _database(scripts)
     name = _database_name(profile, service)
     folder = scripts.ops.backup_dir
-    before = entries(folder)
+    files = scripts.files
+    before = entries(files, folder)
     own_stack.service(service).stop()
     try:
         result = scripts.run("backup", timeout_s=SCRIPT_TIMEOUT_S)
     finally:
         own_stack.service(service).start()
-    after = entries(folder)
+    after = entries(files, folder)
     evidence.add("backup with the database down", result.evidence())
     evidence.add("folder afterwards", after)
     problems = Problems("a backup whose dump fails")
@@ -195,14 +197,15 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     name = _database_name(profile, service)
     keep_days = profile.policy.backup.retention_days
     folder = ops_scripts.ops.backup_dir
+    files = ops_scripts.files
     fresh = ops_scripts.run("backup", timeout_s=SCRIPT_TIMEOUT_S)
     evidence.add("a fresh backup", fresh.evidence())
     if fresh.exit_code != 0:
         pytest.fail(f"no backup to age: {fresh.describe()}")
     written = (fresh.event("written") or {}).get("file")
-    if not backup_files(folder, name):
+    if not backup_files(files, folder, name):
         pytest.fail(f"the backup just written ({written}) is gone: retention deleted it")
-    source = backup_files(folder, name)[-1]
+    source = backup_files(files, folder, name)[-1]
     now = dt.datetime.now(dt.UTC)
     margin = dt.timedelta(hours=2)  # either side of the limit: the check is not about minutes
     limit = dt.timedelta(days=keep_days)
@@ -213,23 +216,26 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
         "twice the period": 2 * limit,
         "a year": dt.timedelta(days=365),
     }
-    planted = {label: plant_aged_copy(source, name, age, now) for label, age in ages.items()}
+    planted = {label: plant_aged_copy(files, source, name, age, now) for label, age in ages.items()}
     foreign = folder / "notes.txt"
-    foreign.write_text("not a backup: retention must leave it alone\n", "utf-8")
+    files.write_bytes(foreign, b"not a backup: retention must leave it alone\n", 0o640)
     result = ops_scripts.run("retention", timeout_s=SCRIPT_TIMEOUT_S)
     evidence.add("retention", result.evidence())
     problems = Problems(f"retention of {keep_days:g} days")
     problems.expect(result.exit_code == 0, "exit", f"retention exited {result.exit_code}")
     for label, path in planted.items():
         should_stay = ages[label] < limit
-        state = "kept" if path.exists() else "deleted"
+        kept = files.stat(path) is not None
+        state = "kept" if kept else "deleted"
         evidence.add(f"{label} ({ages[label]})", f"{path.name}: {state}")
-        problems.expect(
-            path.exists() == should_stay, label, f"{path.name} ({ages[label]} old) was {state}"
-        )
-    problems.expect(source.exists(), "newest", f"the newest backup {source.name} was deleted")
-    problems.expect(foreign.exists(), "foreign", "a file that is not a backup was deleted")
-    foreign.unlink(missing_ok=True)
+        problems.expect(kept == should_stay, label, f"{path.name} ({ages[label]} old) was {state}")
+    problems.expect(
+        files.stat(source) is not None, "newest", f"the newest backup {source.name} was deleted"
+    )
+    problems.expect(
+        files.stat(foreign) is not None, "foreign", "a file that is not a backup was deleted"
+    )
+    files.remove(foreign)
     problems.raise_if_any()
 
 
@@ -239,18 +245,24 @@ def test_backups_are_private(ops_scripts: OpsScripts, profile: Profile, evidence
     name = _database_name(profile, service)
     result = ops_scripts.run("backup", timeout_s=SCRIPT_TIMEOUT_S)
     folder = ops_scripts.ops.backup_dir
+    files = ops_scripts.files
     problems = Problems("backup permissions")
     problems.expect(result.exit_code == 0, "exit", f"backup exited {result.exit_code}")
-    if not folder.is_dir():
+    folder_facts = files.stat(folder)
+    if folder_facts is None or folder_facts.kind != "dir":
         problems.add("folder", f"{folder} does not exist after a backup")
         problems.raise_if_any()
-    folder_mode = stat.S_IMODE(folder.stat().st_mode)
+        return
+    folder_mode = folder_facts.mode
     problems.expect(
         folder_mode & 0o077 == 0, "folder", f"{folder} is mode {folder_mode:04o}; at most 0700"
     )
     modes = {}
-    for backup in backup_files(folder, name):
-        mode = stat.S_IMODE(backup.stat().st_mode)
+    for backup in backup_files(files, folder, name):
+        facts = files.stat(backup)
+        if facts is None:
+            continue  # deleted since it was listed: nothing to judge
+        mode = facts.mode
         modes[backup.name] = f"{mode:04o}"
         problems.expect(mode & ~0o640 == 0, backup.name, f"mode {mode:04o}; at most 0640")
     problems.expect(bool(modes), "files", "no backup to inspect")

@@ -20,8 +20,8 @@ from stackproof.readiness import Check, wait_for
 
 
 class Watch:
-    """A condition that never holds: each look notes ready answers and exits (the main PID
-    gone or changed: exited, perhaps restarted by a supervisor)."""
+    """A condition that never holds: each look notes ready answers and exits (the service's
+    identity gone or changed: exited, perhaps restarted by a supervisor)."""
 
     description = "the services started without their database"
 
@@ -29,15 +29,15 @@ class Watch:
         self.stack = stack
         self.endpoints = {name: health_endpoint(stack, name, "readiness") for name in services}
         self.ready_while_cut_off: dict[str, list[float]] = {name: [] for name in services}
-        self.pids: dict[str, set[int | None]] = {name: set() for name in services}
+        self.identities: dict[str, set[str | None]] = {name: set() for name in services}
         self.started = time.monotonic()
 
     def exited(self, name: str) -> bool:
-        return len(self.pids[name]) > 1 or None in self.pids[name]
+        return len(self.identities[name]) > 1 or None in self.identities[name]
 
     def check(self) -> Check:
         for name, endpoint in self.endpoints.items():
-            self.pids[name].add(self.stack.service(name).pid)
+            self.identities[name].add(self.stack.service(name).identity())
             response, _, _ = endpoint.get(timeout_s=2.0)
             if response is not None and response.status_code == 200:
                 self.ready_while_cut_off[name].append(round(time.monotonic() - self.started, 2))
@@ -86,7 +86,7 @@ def test_services_started_without_their_database_wait_or_exit_cleanly(
         if leaked := own_stack.run.secrets.scrub(said)[1]:
             problems.add(name, f"its output carries secrets of the stack: {', '.join(leaked)}")
         if watch.exited(name):
-            evidence.add(f"{name} exited while cut off", sorted(map(str, watch.pids[name])))
+            evidence.add(f"{name} exited while cut off", sorted(map(str, watch.identities[name])))
             problems.expect(bool(said.strip()), name, "exited without saying why")
     for name in services:  # the database is back: ready within the budget, restarted or not
         started = time.monotonic()

@@ -171,7 +171,7 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
     for dependency in hard_dependencies(own_stack):
         watched = dependants(own_stack, dependency)
         endpoints = {name: health_endpoint(own_stack, name, "readiness") for name in watched}
-        pids = {name: own_stack.service(name).pid for name in watched}
+        identities = {name: own_stack.service(name).identity() for name in watched}
         own_stack.service(dependency).stop()
         for name, endpoint in endpoints.items():
             took = endpoint.await_status({503}, policy.detect_within_s, policy.poll_interval_s)
@@ -203,10 +203,10 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
                     objective=policy.recover_within_s,
                     comparison="<=",
                 )
-            if own_stack.service(name).pid != pids[name]:
+            if own_stack.service(name).identity() != identities[name]:
                 problems.add(
                     name,
-                    f"was restarted (pid {pids[name]} → {own_stack.service(name).pid}); "
+                    f"was restarted ({identities[name]} → {own_stack.service(name).identity()}); "
                     "readiness must recover in place",
                 )
     if not hard_dependencies(own_stack):

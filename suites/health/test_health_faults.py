@@ -26,7 +26,6 @@ from stackproof.checks.steady import SteadyState
 from stackproof.checks.timeline import UNREADY, FaultRecorder, observe
 from stackproof.fakes.webhook import WebhookReceiver
 from stackproof.faults.injector import StackFaults
-from stackproof.faults.partition import unavailable as partitions_unavailable
 from stackproof.profile import Profile
 
 LinkFault = Callable[[str], AbstractContextManager[object]]
@@ -64,13 +63,13 @@ def test_readiness_detects_and_recovers_from_each_network_fault(
     problems = Problems("readiness through network faults")
     steady.require("before the faults")
     for name, dependencies in services.items():
-        pid = own_stack.service(name).pid
+        identity = own_stack.service(name).identity()
         cases: list[tuple[str, str, Callable[[], AbstractContextManager[object]]]] = [
             (kind, link, lambda make=make, link=link: make(link))
             for link in dependency_links(faults, name, dependencies)
             for kind, make in network_faults(faults, profile).items()
         ]
-        if partitions_unavailable() is None:
+        if faults.partitions_unavailable() is None:
             cases += [("partition", d, lambda d=d: faults.partitioned(d)) for d in dependencies]
         for index, (kind, target, fault) in enumerate(cases):
             recorder = FaultRecorder(
@@ -124,9 +123,10 @@ def test_readiness_detects_and_recovers_from_each_network_fault(
                     evidence.add(f"{name}: not tried after that", untried)
                 break
         problems.expect(
-            own_stack.service(name).pid == pid,
+            own_stack.service(name).identity() == identity,
             name,
-            f"was restarted (pid {pid} → {own_stack.service(name).pid}); it must recover in place",
+            f"was restarted ({identity} → {own_stack.service(name).identity()}); "
+            "it must recover in place",
         )
     problems.raise_if_any()
 

@@ -284,9 +284,9 @@ def test_an_invalid_artifact_never_takes_the_service_down(
         "the running release was touched: " + ", ".join(f"{e.kind} ({e.by})" for e in touched),
     )
     problems.expect(
-        len(watcher.pids()) == 1,
+        len(watcher.identities()) == 1,
         "service",
-        f"the service ran as {sorted(watcher.pids())}: it was restarted",
+        f"the service ran as {sorted(watcher.identities())}: it was restarted",
     )
     down = watcher.unready(definite=True)
     problems.expect(not down, "service", f"readiness dropped {len(down)} time(s)")
@@ -307,7 +307,7 @@ def test_deploy_waits_for_healthy_dependencies(
     if not hard:
         pytest.skip(f"{target.service} names no hard dependency")
     before = releases.pointed("current")
-    pid = stack.service(target.service).pid
+    identity = stack.service(target.service).identity()
     problems = Problems("a deploy while a dependency is down")
     for dependency in hard:
         stack.service(dependency).stop()
@@ -343,6 +343,8 @@ def test_deploy_waits_for_healthy_dependencies(
             f"current → {releases.pointed('current')}, expected {before}",
         )
     problems.expect(
-        stack.service(target.service).pid == pid, "service", "the running release was restarted"
+        stack.service(target.service).identity() == identity,
+        "service",
+        "the running release was restarted",
     )
     problems.raise_if_any()

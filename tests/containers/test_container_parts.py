@@ -3,6 +3,7 @@ build contexts, the reference inputs, and the errors met without an engine."""
 
 from __future__ import annotations
 
+import ast
 import stat
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from containers_helpers import NGINX_TEMPLATE, ROOT
 
+import stackproof
 from stackproof.containers import engine, imagecli, images, liveness, reference, wheels
 from stackproof.containers.base import BaseImageError, apt_sources, debian_mirror
 from stackproof.containers.cleaner import classify
@@ -190,6 +192,42 @@ def test_the_python_layer_is_the_same_in_every_dockerfile() -> None:
     }
     assert len(stages) >= 2
     assert len(set(stages.values())) == 1, sorted(stages)
+
+
+def _imported(package_dir: Path, entries: list[str]) -> set[Path]:
+    """The files of stackproof's modules that `entries` import, transitively (by their
+    source: what the images' Python will find or not)."""
+    files: set[Path] = set()
+    todo = list(entries)
+    while todo:
+        parts = todo.pop().split(".")
+        for depth in range(1, len(parts) + 1):  # a package's __init__ runs first
+            base = package_dir.parent.joinpath(*parts[:depth])
+            path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+            if not path.is_file() or path in files:
+                continue
+            files.add(path)
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "stackproof"
+                ):
+                    module = node.module or ""
+                    todo += [module, *(f"{module}.{alias.name}" for alias in node.names)]
+                elif isinstance(node, ast.Import):
+                    todo += [a.name for a in node.names if a.name.startswith("stackproof")]
+    return files
+
+
+def test_the_images_carry_what_their_commands_import() -> None:
+    package = Path(stackproof.__file__).parent
+    entries = ["stackproof.fakes.anilist", "stackproof.fakes.sentry", "stackproof.toxiproxy"]
+    parts = [package / part for part in images.STACKPROOF_PARTS]
+    missing = sorted(
+        str(path.relative_to(package))
+        for path in _imported(package, entries)
+        if not any(path == part or part in path.parents for part in parts)
+    )
+    assert missing == [], f"add to images.STACKPROOF_PARTS: {missing}"
 
 
 def test_the_cli_knows_every_image() -> None:

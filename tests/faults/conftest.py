@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from toxiproxy_helpers import EchoServer, Upstream
 
-from stackproof.faults.toxiproxy import ServerThread, ToxiproxyClient
+from stackproof.toxiproxy import ServerThread, ToxiproxyClient
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from toxiproxy_helpers import EchoServer, connect, recv_exactly, refused
 
 from stackproof.errors import ServiceStartError
-from stackproof.faults.toxiproxy import ServerThread
+from stackproof.toxiproxy import ServerThread
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`python -m stackproof.faults.toxiproxy` as a harness starts it: a subprocess whose first
+"""`python -m stackproof.toxiproxy` as a harness starts it: a subprocess whose first
 stdout line is the API URL, stopped by SIGTERM."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import pytest
 from toxiproxy_helpers import DEADLINE_S, EchoServer, connect, recv_exactly
 
-from stackproof.faults.toxiproxy import ToxiproxyClient
+from stackproof.toxiproxy import ToxiproxyClient
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -45,7 +45,7 @@ def start_server() -> Iterator[Start]:
     def start(*args: str) -> subprocess.Popen[str]:
         path = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
         process = subprocess.Popen(
-            [sys.executable, "-m", "stackproof.faults.toxiproxy", "--port", "0", *args],
+            [sys.executable, "-m", "stackproof.toxiproxy", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -21,7 +21,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.utils import can_connect_to
 from toxiproxy_helpers import EchoServer, connect, recv_exactly
 
-from stackproof.faults.toxiproxy import ServerThread
+from stackproof.toxiproxy import ServerThread
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from toxiproxy_helpers import EchoServer, connect, recv_exactly
 
-from stackproof.faults.toxiproxy import (
+from stackproof.toxiproxy import (
     ServerThread,
     ToxiproxyBadRequestError,
     ToxiproxyClient,

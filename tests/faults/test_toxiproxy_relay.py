@@ -21,7 +21,7 @@ from toxiproxy_helpers import (
     refused,
 )
 
-from stackproof.faults.toxiproxy import ServerThread, ToxiproxyClient, ToxiproxyServer
+from stackproof.toxiproxy import ServerThread, ToxiproxyClient, ToxiproxyServer
 
 
 def echo_through(port: int, payload: bytes) -> bytes:

@@ -23,10 +23,10 @@ from toxiproxy_helpers import (
     refused,
 )
 
-from stackproof.faults.toxiproxy import ProxyInfo, ServerThread, ToxiproxyClient
-from stackproof.faults.toxiproxy.effects import Slicer
-from stackproof.faults.toxiproxy.schema import Stream
-from stackproof.faults.toxiproxy.toxics import TOXIC_TYPES, Toxic
+from stackproof.toxiproxy import ProxyInfo, ServerThread, ToxiproxyClient
+from stackproof.toxiproxy.effects import Slicer
+from stackproof.toxiproxy.schema import Stream
+from stackproof.toxiproxy.toxics import TOXIC_TYPES, Toxic
 
 
 def round_trip(sock: socket.socket, payload: bytes = b"ping") -> float:

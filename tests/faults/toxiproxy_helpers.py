@@ -8,7 +8,6 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
 
 DEADLINE_S = 10.0  # the longest any single wait may take before the test fails
@@ -155,15 +154,6 @@ def nothing_arrives(sock: socket.socket, within_s: float) -> bool:
     except TimeoutError:
         return True
     return False
-
-
-def wait_until(predicate: Callable[[], bool], *, what: str, timeout_s: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:g} s: {what}")
-        # Poll interval of a deadline-bounded wait, not a readiness sleep.
-        time.sleep(0.01)
 
 
 def refused(port: int) -> bool:

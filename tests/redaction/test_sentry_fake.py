@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
+import http.client
 import json
 import os
 import selectors
@@ -22,6 +24,7 @@ import pytest
 
 from stackproof.fakes.sentry import Answer, SentryFake, SentryFakeClient, SentryWaitError
 from stackproof.fakes.sentry_wire import WireError, decode_body
+from stackproof.readiness import Check, wait_for
 
 EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -259,6 +262,60 @@ def test_the_fake_on_ipv6_loopback() -> None:
     with SentryFake("::1") as fake:
         assert fake.url.startswith("http://[::1]:")
         assert post(fake, ONE_EVENT).status_code == 200
+
+
+def test_head_and_wrong_methods_get_the_frameworks_answers(sentry: SentryFake) -> None:
+    received = httpx.get(f"{sentry.url}/_stackproof/received")
+    head = httpx.head(f"{sentry.url}/_stackproof/received")
+    assert (received.status_code, head.status_code) == (200, 200)
+    assert (head.content, head.headers["content-length"]) == (b"", str(len(received.content)))
+    for method in ("HEAD", "GET"):
+        refused = httpx.request(method, f"{sentry.url}/api/1/envelope/", headers=auth(sentry))
+        assert (refused.status_code, refused.headers["allow"]) == (405, "POST")
+    assert sentry.received() == []
+
+
+def test_stop_ends_kept_alive_connections_and_long_polls() -> None:
+    fake = SentryFake().start()
+    host, port = fake.url.removeprefix("http://").split(":")
+    answers: list[int] = []
+
+    def long_poll() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            waited = httpx.get(f"{fake.url}/_stackproof/wait", params={"timeout_s": 60}, timeout=90)
+            answers.append(waited.status_code)
+
+    kept = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        kept.request("GET", "/_stackproof/received")
+        assert (kept.getresponse().read(), kept.sock is not None) == (b"[]", True)  # kept open
+        poller = threading.Thread(target=long_poll)
+        poller.start()
+        wait_for(
+            Listening(fake), timeout_s=10, what="the long poll", hint="it never reached the fake"
+        )
+        fake.stop()
+        poller.join(30)  # the poll asked for 60 s: stopping must end it long before
+        assert not poller.is_alive(), "stop() left a long poll waiting"
+        assert kept.sock.recv(4096) == b"", "stop() left a kept-alive connection open"
+    finally:
+        kept.close()
+    assert answers == [503]  # told that the fake stopped, not cut off
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=10).close()
+
+
+class Listening:
+    """A long poll is waiting inside the fake."""
+
+    description = "a control-API wait in progress"
+
+    def __init__(self, fake: SentryFake) -> None:
+        self.fake = fake
+
+    def check(self) -> Check:
+        waiting = self.fake.inbox.waiting
+        return Check(waiting > 0, f"{waiting} waiting")
 
 
 # -- as a process ----------------------------------------------------------------------------

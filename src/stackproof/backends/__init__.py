@@ -1,4 +1,8 @@
-"""Backends: how stacks are reached. One module each, one line in the registry."""
+"""Backends: how stacks are reached. One module each, one line in `stackproof.backend_registry`.
+
+The interface (`base`) and its value types (`values`) are re-exported here; the backends
+themselves are imported only when one is selected.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,47 @@ import os
 import socket
 from pathlib import Path
 
+from stackproof.backend_registry import AUTO, BACKEND_CHOICES, BACKENDS, backend_class
 from stackproof.backends.base import (
     Backend,
-    Capability,
-    Endpoint,
-    LifecycleEvent,
+    FaultNetwork,
+    FileAccess,
     OpsAccess,
-    PublicFront,
+    Partitions,
+    ScriptProcess,
     ServiceControl,
     Stack,
+)
+from stackproof.backends.values import (
+    Capability,
+    Endpoint,
+    FileStat,
+    LifecycleEvent,
+    LinkProxy,
+    PublicFront,
+    StackFailure,
     TrialStart,
 )
-from stackproof.backends.process import ProcessBackend
-from stackproof.backends.remote import RemoteBackend
 from stackproof.errors import BackendUnavailableError
-
-BACKENDS: dict[str, type[Backend]] = {
-    "process": ProcessBackend,
-    "remote": RemoteBackend,
-}
 
 __all__ = [
     "BACKENDS",
+    "BACKEND_CHOICES",
     "Backend",
     "Capability",
     "Endpoint",
+    "FaultNetwork",
+    "FileAccess",
+    "FileStat",
     "LifecycleEvent",
+    "LinkProxy",
     "OpsAccess",
+    "Partitions",
     "PublicFront",
+    "ScriptProcess",
     "ServiceControl",
     "Stack",
+    "StackFailure",
     "TrialStart",
     "select_backend",
 ]
@@ -56,22 +71,26 @@ def _docker_engine_answers() -> bool:
         return False
 
 
+def _chosen(name: str, reason: str) -> tuple[Backend, str]:
+    try:
+        backend_type = backend_class(name)
+    except KeyError as error:
+        raise BackendUnavailableError(str(error.args[0])) from None
+    if why_not := backend_type.unavailable():
+        raise BackendUnavailableError(f"backend {name!r} cannot run here: {why_not}")
+    return backend_type(), reason
+
+
 def select_backend(requested: str) -> tuple[Backend, str]:
     """The backend to use and why it was chosen (the report states the reason)."""
-    if requested != "auto":
-        if requested not in BACKENDS:
-            known = ", ".join(["auto", *BACKENDS])
-            raise BackendUnavailableError(f"backend {requested!r} is unknown (known: {known})")
-        backend_class = BACKENDS[requested]
-        if reason := backend_class.unavailable():
-            raise BackendUnavailableError(f"backend {requested!r} cannot run here: {reason}")
-        return backend_class(), f"{requested}: requested"
+    if requested != AUTO:
+        return _chosen(requested, f"{requested}: requested")
     engine = _docker_engine_answers()
     if engine and "compose" in BACKENDS:
-        return BACKENDS["compose"](), "auto: a Docker engine answers; using compose"
+        return _chosen("compose", "auto: a Docker engine answers; using compose")
     why = (
         "a Docker engine answers but this version has no compose backend"
         if engine
         else "no Docker engine answers"
     )
-    return ProcessBackend(), f"auto: {why}; using process"
+    return _chosen("process", f"auto: {why}; using process")

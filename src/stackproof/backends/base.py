@@ -1,9 +1,16 @@
 """The one small interface every backend implements, and what the suites see of a stack.
 
 Suites never learn how a stack runs: they get its public front, its services' endpoints and,
-where the backend can, control over services (stop, kill, pause, ...) and their logs. A
-backend that cannot do something says so through `capabilities`; the suites skip, with that
-reason, what they cannot check.
+where the backend can, control over services (stop, kill, pause, ...), their logs, the
+stack's files and its operations scripts. A backend that cannot do something says so (its
+`capabilities`, or a `CapabilityMissingError` naming what would enable it); the suites skip,
+with that reason, what they cannot check.
+
+Nothing here is about local processes: a service's restart identity is an opaque string (a
+PID and start time for a process, a container ID and start time for a container), a stack's
+files are paths on the stack's side reached through `FileAccess`, and faults reach the stack
+through the `FaultNetwork` and `Partitions` protocols each backend implements. This module
+imports no backend and nothing of the fault layer.
 """
 
 from __future__ import annotations
@@ -13,86 +20,121 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Protocol
 
+from stackproof.backends.values import (
+    Capability,
+    Endpoint,
+    FileStat,
+    LifecycleEvent,
+    LinkProxy,
+    PublicFront,
+    StackFailure,
+    TrialStart,
+)
 from stackproof.errors import CapabilityMissingError
+from stackproof.fakes.discord import DiscordSigner
 from stackproof.profile import Profile
 from stackproof.run import RunContext
 
-if TYPE_CHECKING:
-    from stackproof.faults.network import LinkNetwork
-    from stackproof.faults.partition import Partitions
+__all__ = [
+    "Backend",
+    "FaultNetwork",
+    "FileAccess",
+    "OpsAccess",
+    "Partitions",
+    "ScriptProcess",
+    "ServiceControl",
+    "Stack",
+]
 
 
-class Capability(StrEnum):
-    CONTROL = "control"  # start/stop/kill/pause services
-    LOGS = "logs"  # read service logs
-    EXEC = "exec"  # run commands beside a service
-    OPS = "ops"  # run the stack's operations scripts against it (service control for scripts)
+class FaultNetwork(Protocol):
+    """The stack's links, each carried by a proxy of a Toxiproxy-API server.
 
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str
-    port: int
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port {self.port} is out of range")
+    `url` is where the harness reaches the server's API; faults are toxics on its proxies."""
 
     @property
-    def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-    def url(self, scheme: str = "http", path: str = "") -> str:
-        return f"{scheme}://{self.address}{path}"
-
-
-@dataclass(frozen=True, slots=True)
-class PublicFront:
-    """The stack's public face: where HTTPS and plain HTTP answer, and what to trust."""
-
-    host: str  # the name clients use (SNI, Host header, certificate)
-    https: Endpoint  # where to connect; host may be an IP the name resolves to
-    http: Endpoint | None
-    ca_bundle: Path | None  # None: the system trust store
-
-    def __post_init__(self) -> None:
-        if not self.host:
-            raise ValueError("the public host name is empty")
+    def url(self) -> str: ...
 
     @property
-    def https_authority(self) -> str:
-        return self.host if self.https.port == 443 else f"{self.host}:{self.https.port}"
+    def links(self) -> Mapping[str, LinkProxy]: ...
+
+    def link(self, name: str) -> LinkProxy:
+        """The link `name` (`source-target`); KeyError naming the known links otherwise."""
+        ...
+
+
+class Partitions(Protocol):
+    """Cutting a service off the network, as far as the backend can."""
+
+    def unavailable(self) -> str | None:
+        """Why partitions cannot be made here, or None when they can."""
+        ...
+
+    def isolated(self, service: str) -> AbstractContextManager[None]:
+        """For the block, nothing reaches `service` and it reaches nothing."""
+        ...
+
+
+class FileAccess(Protocol):
+    """A stack's files, by their paths on the stack's side (a host, a container)."""
+
+    def stat(self, path: PurePosixPath) -> FileStat | None:
+        """What `path` is (a link is not followed); None when nothing is there."""
+        ...
+
+    def list(self, folder: PurePosixPath) -> list[str]:
+        """The names in `folder`, sorted; empty when it does not exist."""
+        ...
+
+    def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes: ...
+
+    def write_bytes(self, path: PurePosixPath, data: bytes, mode: int = 0o600) -> None: ...
+
+    def copy(self, source: PurePosixPath, target: PurePosixPath) -> None: ...
+
+    def chmod(self, path: PurePosixPath, mode: int) -> None: ...
+
+    def set_mtime(self, path: PurePosixPath, mtime: float) -> None: ...
+
+    def remove(self, path: PurePosixPath) -> None:
+        """Remove a file; one that is not there is fine."""
+        ...
+
+    def readlink(self, path: PurePosixPath) -> str | None:
+        """Where the symbolic link `path` points; None when it is not a link."""
+        ...
+
+    def local_path(self, path: PurePosixPath) -> Path | None:
+        """Where `path` is on this machine (a bind mount, the same host), or None."""
+        ...
+
+
+class ScriptProcess(Protocol):
+    """An operations script the backend started, as cron or CI would have."""
 
     @property
-    def http_authority(self) -> str | None:
-        if self.http is None:
-            return None
-        return self.host if self.http.port == 80 else f"{self.host}:{self.http.port}"
+    def argv(self) -> tuple[str, ...]: ...
 
-    def https_url(self, path: str = "/") -> str:
-        return f"https://{self.https_authority}{path}"
+    def running(self) -> bool: ...
 
-    def http_url(self, path: str = "/") -> str | None:
-        authority = self.http_authority
-        return None if authority is None else f"http://{authority}{path}"
+    def exit_code(self) -> int | None:
+        """None while it runs."""
+        ...
 
+    def wait(self, timeout_s: float) -> int:
+        """Its exit code; subprocess.TimeoutExpired at the deadline."""
+        ...
 
-LifecycleKind = Literal["spawn", "ready", "stop", "kill", "destroy"]
-Actor = Literal["harness", "control"]  # the harness itself, or a script through service control
+    def kill(self) -> None:
+        """SIGKILL it and everything it started."""
+        ...
 
+    def stop(self, timeout_s: float) -> None: ...
 
-@dataclass(frozen=True, slots=True)
-class LifecycleEvent:
-    """Something that happened to a service, when (monotonic seconds), and who asked for it."""
-
-    service: str
-    kind: LifecycleKind
-    at: float
-    by: Actor = "harness"
+    def log_tail(self, lines: int) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +147,12 @@ class OpsAccess:
 
     scripts: Mapping[str, tuple[str, ...]]
     env: Mapping[str, str]
-    cwd: Path
-    folder: Path
-    config: Path | None
-    backup_dir: Path
-    releases_dir: Path
-    control: Path
+    cwd: PurePosixPath
+    folder: PurePosixPath  # the stack's ops folder (events of scripts land under it)
+    config: PurePosixPath | None
+    backup_dir: PurePosixPath
+    releases_dir: PurePosixPath
+    control: PurePosixPath
     database: str | None = None
     deploy_services: tuple[str, ...] = field(default=())
     release_entrypoint: str = "bin/start"
@@ -124,31 +166,6 @@ class OpsAccess:
                 f"it names: {known})"
             )
         return [*argv, *args]
-
-
-@dataclass(frozen=True, slots=True)
-class StackFailure:
-    """A service that exited on its own after its stack was up: the cause of every later
-    `error` of that stack, told once."""
-
-    service: str
-    exit_status: int | None  # None: gone, status unknown
-    detail: str  # what was seen ("exited with code 1", "no longer owns port 41491")
-    log_tail: str
-    at: float  # monotonic seconds
-
-    def describe(self) -> str:
-        text = f"service {self.service!r} of the stack {self.detail}"
-        return f"{text}; its log ends:\n{self.log_tail}" if self.log_tail else text
-
-
-@dataclass(frozen=True, slots=True)
-class TrialStart:
-    """What a service did when started with a changed environment: exited with `exit_code`
-    (None: still running at the deadline, then stopped), saying `output`."""
-
-    exit_code: int | None
-    output: str
 
 
 class ServiceControl(ABC):
@@ -165,10 +182,19 @@ class ServiceControl(ABC):
     def base_url(self) -> str:
         return self.endpoint().url()
 
-    @property
-    def pid(self) -> int | None:
-        """The main process, to tell a restart from a recovery; None where unknown."""
+    def identity(self) -> str | None:
+        """An opaque value that changes whenever the service's main process is replaced (a
+        restart, not a recovery in place); None while it does not run or where unknown."""
         return None
+
+    def workdir(self) -> str | None:
+        """The working folder of the service's main process (on the stack's side), if known:
+        it tells which release a service runs from."""
+        return None
+
+    def restart_record(self) -> list[dict[str, Any]]:
+        """What the service's supervisor recorded of its last restarts (evidence)."""
+        return []
 
     def start(self, wait: bool = True) -> None:
         """Start the service (if it is not running); `wait` for it to be ready."""
@@ -233,8 +259,9 @@ class Stack(ABC):
 
     capabilities: frozenset[Capability] = frozenset()
     # Set by backends whose links run through a fault proxy, and that can partition services.
-    network: LinkNetwork | None = None
+    network: FaultNetwork | None = None
     partitions: Partitions | None = None
+    ready_after_s: float | None = None  # seconds from bring-up to all-ready, where measured
 
     def __init__(self, profile: Profile, run: RunContext, label: str) -> None:
         self.profile = profile
@@ -275,6 +302,23 @@ class Stack(ABC):
     def ops(self) -> OpsAccess:
         """How to run the profile's operations scripts against this stack."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot run operations scripts")
+
+    def start_script(
+        self, operation: str, args: Sequence[str], env: Mapping[str, str], log_path: Path
+    ) -> ScriptProcess:
+        """Start one of the profile's ops scripts where cron or CI would run it, with `env`
+        added to its environment and its output in `log_path` (on this machine)."""
+        raise CapabilityMissingError(f"{type(self).__name__} cannot run operations scripts")
+
+    def files(self) -> FileAccess:
+        """The stack's files (backups, releases), by their paths on the stack's side."""
+        raise CapabilityMissingError(f"{type(self).__name__} cannot reach the stack's files")
+
+    def signer(self) -> DiscordSigner:
+        """The key the stack's bot trusts for Discord interactions, to sign requests."""
+        raise CapabilityMissingError(
+            f"{type(self).__name__} holds no Discord signing key for the stack"
+        )
 
 
 class Backend(ABC):

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from stackproof.backends.base import Backend, Endpoint, PublicFront, ServiceControl, Stack
+from stackproof.backends.base import Backend, ServiceControl, Stack
+from stackproof.backends.values import Endpoint, PublicFront
 from stackproof.errors import (
     BackendUnavailableError,
     CapabilityMissingError,

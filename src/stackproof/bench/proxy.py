@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final
 
-from stackproof.faults.toxiproxy.client import ToxiproxyClient
+from stackproof.toxiproxy.client import ToxiproxyClient
 
 PAYLOAD: Final = 64
 CHUNK: Final = 1 << 20
@@ -424,7 +424,7 @@ def measure(settings: Settings) -> BenchReport:
             ).first_line
         )
         url = stack.enter_context(
-            _process([python, "-m", "stackproof.faults.toxiproxy", "--port", "0"], first_line=True)
+            _process([python, "-m", "stackproof.toxiproxy", "--port", "0"], first_line=True)
         ).first_line
         client = stack.enter_context(ToxiproxyClient(url))
         proxy = client.create_proxy("bench", f"127.0.0.1:{upstream}")

@@ -10,7 +10,7 @@ import itertools
 import os
 import threading
 
-from stackproof.backends.base import PublicFront
+from stackproof.backends.values import PublicFront
 from stackproof.profile.chaos import is_loopback_host
 
 _counter = itertools.count(1)

@@ -16,6 +16,7 @@ import httpx
 
 from stackproof.backends.base import Stack
 from stackproof.checks.http import FrontClient
+from stackproof.errors import CapabilityMissingError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.profile.chaos import CommandSettings
 
@@ -51,12 +52,10 @@ def command_settings(stack: Stack) -> CommandSettings:
 
 
 def signer(stack: Stack) -> DiscordSigner:
-    found = getattr(stack, "discord", None)
-    if not isinstance(found, DiscordSigner):
-        raise CommandUnavailableError(
-            f"{type(stack).__name__} holds no Discord key for the stack, so it cannot sign"
-        )
-    return found
+    try:
+        return stack.signer()
+    except CapabilityMissingError as error:
+        raise CommandUnavailableError(f"{error}, so it cannot sign commands") from None
 
 
 class CommandClient:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from stackproof.backends.base import PublicFront
+from stackproof.backends.values import PublicFront
 from stackproof.checks.evidence import Evidence
 
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "x-signature-ed25519"})

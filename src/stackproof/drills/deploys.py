@@ -12,7 +12,7 @@ from stackproof.drills.releases import Releases
 from stackproof.drills.scripts import OpsScripts, RunningScript, ScriptResult
 from stackproof.drills.timeline import marks_lane, observed_lane, script_lane
 from stackproof.drills.watch import ServiceWatcher
-from stackproof.errors import ServiceStartError
+from stackproof.errors import CapabilityMissingError, ServiceStartError
 from stackproof.profile.model import DeployPolicy
 from stackproof.readiness import Check, wait_for
 from stackproof.results.drill_charts import Lane, Mark, timeline_payload
@@ -45,11 +45,21 @@ class DeployTarget:
         scripts = OpsScripts(stack)
         ops = scripts.ops
         if not ops.deploy_services:
-            raise LookupError(
-                "the profile names no service deployed as releases (ops.deploy_services)"
+            raise CapabilityMissingError(
+                "the profile names no service deployed as releases",
+                enable="ops.deploy_services",
             )
         service = ops.deploy_services[0]
-        releases = Releases(ops.releases_dir / service, service, ops.release_entrypoint, workshop)
+        # Artifacts are built here, next to the releases they copy: the releases folder must
+        # be on this machine (the process backend's; a container's bind mount).
+        root = stack.files().local_path(ops.releases_dir / service)
+        if root is None:
+            raise CapabilityMissingError(
+                f"{type(stack).__name__} keeps {service}'s releases ({ops.releases_dir}) "
+                "where the harness cannot build release artifacts beside them",
+                enable="a backend whose releases folder is on this machine (process)",
+            )
+        releases = Releases(root, service, ops.release_entrypoint, workshop)
         return cls(stack, service, releases, scripts, stack.profile.policy.deploy)
 
     @property
@@ -76,7 +86,7 @@ class DeployTarget:
         return running.wait(timeout_s=5.0)
 
     def running(self) -> str | None:
-        return self.releases.running(self.stack.service(self.service).pid)
+        return self.releases.running(self.stack.service(self.service).workdir())
 
     def watch(self) -> ServiceWatcher:
         return ServiceWatcher(self.stack, self.service, self.releases.running)

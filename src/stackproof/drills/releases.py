@@ -19,8 +19,6 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 MANIFEST = "release.json"
 CRASHING = """#!/bin/sh
 # stackproof drill: a release that crashes at start.
@@ -51,14 +49,11 @@ class Releases:
         folder = self.root / "releases"
         return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
-    def running(self, pid: int | None) -> str | None:
-        """The release the process `pid` runs from (its working folder), if any."""
-        if pid is None:
+    def running(self, workdir: str | None) -> str | None:
+        """The release a service whose main process works in `workdir` runs from, if any."""
+        if workdir is None:
             return None
-        try:
-            cwd = Path(psutil.Process(pid).cwd())
-        except (psutil.Error, OSError):
-            return None
+        cwd = Path(workdir)
         releases = (self.root / "releases").resolve()
         return cwd.name if cwd.parent == releases else None
 

@@ -1,8 +1,8 @@
 """Run a stack's operations scripts as cron or CI would, and read what they did.
 
-Each run is a process of the run (its own session, the run ID in its environment, killed
-with the harness), with its output in the stack's log folder and its events (`OPS_EVENTS`,
-JSON lines) read back for timelines.
+The backend starts each script where the stack runs them (`Stack.start_script`), with its
+output in the stack's log folder here and its events (`OPS_EVENTS`, JSON lines, a file on
+the stack's side) read back through the stack's `FileAccess` for timelines.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
-from stackproof.backends.base import OpsAccess, Stack
-from stackproof.procs import ManagedProcess, ProcessSpec
+from stackproof.backends.base import FileAccess, OpsAccess, ScriptProcess, Stack
 
 OUTPUT_TAIL_LINES = 40
 _numbers = itertools.count(1)
@@ -52,17 +51,20 @@ class ScriptResult:
         }
 
 
-def read_events(path: Path) -> tuple[dict[str, Any], ...]:
-    if not path.exists():
+def read_events(files: FileAccess, path: PurePosixPath) -> tuple[dict[str, Any], ...]:
+    if files.stat(path) is None:
         return ()
-    lines = path.read_text("utf-8").splitlines()
+    lines = files.read_bytes(path).decode("utf-8").splitlines()
     return tuple(json.loads(line) for line in lines if line.strip())
 
 
 class RunningScript:
-    def __init__(self, operation: str, process: ManagedProcess, events: Path) -> None:
+    def __init__(
+        self, operation: str, process: ScriptProcess, files: FileAccess, events: PurePosixPath
+    ) -> None:
         self.operation = operation
         self.process = process
+        self.files = files
         self.events_path = events
         self.started = time.monotonic()
         self.ended: float | None = None
@@ -73,7 +75,7 @@ class RunningScript:
         return self.ended is not None
 
     def events(self) -> tuple[dict[str, Any], ...]:
-        return read_events(self.events_path)
+        return read_events(self.files, self.events_path)
 
     def wait(self, timeout_s: float) -> ScriptResult:
         """Its result; past the deadline it is killed and its exit code is None."""
@@ -93,7 +95,7 @@ class RunningScript:
     def result(self, code: int | None) -> ScriptResult:
         return ScriptResult(
             operation=self.operation,
-            argv=self.process.spec.argv,
+            argv=self.process.argv,
             exit_code=code,
             output=self.process.log_tail(OUTPUT_TAIL_LINES),
             events=self.events(),
@@ -108,23 +110,19 @@ class OpsScripts:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.ops: OpsAccess = stack.ops()
+        self.files = stack.files()
         self._logs = stack.run.logs_dir(stack.label)
 
     def start(self, operation: str, *args: str) -> RunningScript:
         number = next(_numbers)
         events = self.ops.folder / "events" / f"{operation}-{number}.jsonl"
-        events.parent.mkdir(exist_ok=True)
-        spec = ProcessSpec(
-            name=f"ops.{operation}.{number}",
-            argv=tuple(self.ops.command(operation, *args)),
-            env={**self.ops.env, "OPS_EVENTS": str(events)},
-            cwd=self.ops.cwd,
-            log_path=self._logs / f"ops.{operation}.{number}.log",
+        process = self.stack.start_script(
+            operation,
+            args,
+            {"OPS_EVENTS": str(events)},
+            self._logs / f"ops.{operation}.{number}.log",
         )
-        process = ManagedProcess(spec, self.stack.run.run_id)
-        process.start()
-        self.stack.run.record("process", stack=self.stack.label, service=spec.name, pid=process.pid)
-        return RunningScript(operation, process, events)
+        return RunningScript(operation, process, self.files, events)
 
     def run(self, operation: str, *args: str, timeout_s: float) -> ScriptResult:
         running = self.start(operation, *args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from stackproof.backends.base import LifecycleEvent
+from stackproof.backends.values import LifecycleEvent
 
 
 def start_order_problems(

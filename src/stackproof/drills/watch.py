@@ -1,4 +1,4 @@
-"""Watch a service while an operation runs: its readiness, its process, its release."""
+"""Watch a service while an operation runs: its readiness, its identity, its release."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ USER_AGENT = "stackproof-watcher"
 class Sample:
     at: float  # monotonic
     status: int | None  # None: no answer
-    pid: int | None
+    identity: str | None  # the service's restart identity (None: not running)
     release: str | None
     timed_out: bool = False  # no answer in time: slow (a loaded machine), not refused
 
@@ -36,7 +36,7 @@ class ServiceWatcher:
         self,
         stack: Stack,
         service: str,
-        release_of: Callable[[int | None], str | None] = lambda pid: None,
+        release_of: Callable[[str | None], str | None] = lambda workdir: None,
         interval_s: float = INTERVAL_S,
     ) -> None:
         self.stack = stack
@@ -62,8 +62,9 @@ class ServiceWatcher:
             status, timed_out = None, True
         except httpx.HTTPError:
             status = None
-        pid = self.stack.service(self.service).pid
-        return Sample(at, status, pid, self.release_of(pid), timed_out)
+        control = self.stack.service(self.service)
+        identity = control.identity()
+        return Sample(at, status, identity, self.release_of(control.workdir()), timed_out)
 
     def _watch(self) -> None:
         while True:
@@ -88,8 +89,9 @@ class ServiceWatcher:
 
     # --- what the samples say ---
 
-    def pids(self) -> set[int]:
-        return {s.pid for s in self.samples if s.pid is not None}
+    def identities(self) -> set[str]:
+        """Every identity the service ran as while watched: one means it was not restarted."""
+        return {s.identity for s in self.samples if s.identity is not None}
 
     def unready(self, *, definite: bool = False) -> list[Sample]:
         """Samples that were not 200; `definite`: leave out answers that were only slow."""

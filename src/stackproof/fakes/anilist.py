@@ -1,28 +1,28 @@
 """A fake of AniList's GraphQL API (`POST https://graphql.anilist.co`), for the bot's lookups.
 
-It answers the `Media` query the way AniList does — only the fields asked for, under their
-aliases — from a small catalog of real titles:
+graphql-core runs each query against the part of AniList's schema the fake serves
+(`anilist_graphql`: `Media`, `Page { pageInfo media }`, `Viewer`) over a small catalog of real
+titles (`anilist_catalog`), and answers as AniList does — only the fields asked for, under
+their aliases, errors in AniList's shape:
 
     POST /  {"query": "query ($search: String) { Media(search: $search, type: ANIME)
              { id title { romaji english } siteUrl } }", "variables": {"search": "bebop"}}
     200     {"data": {"Media": {"id": 1, "title": {...}, "siteUrl": "https://anilist.co/anime/1"}}}
     404     {"errors": [{"message": "Not Found.", "status": 404, "locations": [...]}],
              "data": {"Media": null}}                                  (no such title)
-    400     {"errors": [{"message": "Cannot query field ...", ...}], "data": null}
+    400     {"errors": [{"message": "Cannot query field ...", "status": 400, ...}], "data": null}
     429     {"errors": [{"message": "Too Many Requests.", "status": 429}], "data": null}
              with Retry-After, after `rate_limit` requests within a minute (AniList: 90)
 
-Every answer carries AniList's `X-RateLimit-Limit` and `X-RateLimit-Remaining` headers.
+`GET /?query=...&variables=<JSON>` works too. Every answer carries AniList's
+`X-RateLimit-Limit` and `X-RateLimit-Remaining` headers.
 Run it as a service of a profile: `python -m stackproof.fakes.anilist --port N`.
 
 An outage can be switched on for error-path tests: `PUT /_stackproof/outage {"status": 500}`
 makes every query answer that status with AniList's error body until `DELETE /_stackproof/outage`.
 
-Routes are registered in `anilist_routes`, so AniList's OAuth token endpoint
-(`POST /api/v2/oauth/token`, on anilist.co) can join the GraphQL route in the same fake.
-
 With `oauth` (an `anilist_oauth.AniListOAuth`), the fake also speaks AniList's OAuth
-authorize and token endpoints (`/api/v2/oauth/*`) and answers `Viewer { id name }` for the
+authorize and token endpoints (`/api/v2/oauth/*`, on anilist.co) and answers `Viewer` for the
 tokens it issued (without a valid `Authorization: Bearer` token: 400 "Invalid token.").
 """
 
@@ -30,212 +30,46 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
+import json
+import math
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    get_named_type,
+)
+from graphql.execution.values import get_argument_values
+
+from stackproof.errors import ServiceStartError
+from stackproof.fakes.anilist_catalog import CATALOG, matching
+from stackproof.fakes.anilist_graphql import (
+    NotFoundError,
+    Outcome,
+    RequestRefusedError,
+    request_error,
+    run,
+)
 from stackproof.fakes.anilist_oauth import AniListOAuth
-from stackproof.fakes.graphql import Field, GraphQLError, parse, resolve
-from stackproof.fakes.httpfake import LOOPBACK, Answer, FakeServer, Request, Routes
+from stackproof.fakes.httpfake import (
+    LOOPBACK,
+    Answer,
+    FakeServer,
+    Request,
+    Routes,
+    stop_on_signals,
+)
 
 RATE_LIMIT_PER_MINUTE: Final = 90
-
-# Field name -> type name: scalars are None, objects name their own field table.
-MEDIA_FIELDS: Final[Mapping[str, str | None]] = {
-    "id": None, "idMal": None, "type": None, "format": None, "status": None,
-    "description": None, "season": None, "seasonYear": None, "episodes": None,
-    "duration": None, "chapters": None, "volumes": None, "genres": None, "synonyms": None,
-    "averageScore": None, "meanScore": None, "popularity": None, "favourites": None,
-    "isAdult": None, "countryOfOrigin": None, "source": None, "siteUrl": None,
-    "bannerImage": None, "title": "MediaTitle", "startDate": "FuzzyDate",
-    "endDate": "FuzzyDate", "coverImage": "MediaCoverImage",
-}  # fmt: skip
-OBJECT_FIELDS: Final[Mapping[str, frozenset[str]]] = {
-    "MediaTitle": frozenset({"romaji", "english", "native", "userPreferred"}),
-    "FuzzyDate": frozenset({"year", "month", "day"}),
-    "MediaCoverImage": frozenset({"extraLarge", "large", "medium", "color"}),
-}
-MEDIA_ARGUMENTS: Final = frozenset(
-    {"id", "idMal", "search", "type", "format", "status", "season", "seasonYear", "isAdult",
-     "sort", "genre", "tag"}
-)  # fmt: skip
-
-
-def _media(
-    id: int, id_mal: int, romaji: str, english: str | None, native: str, **facts: Any
-) -> dict[str, Any]:
-    kind = facts.pop("type", "ANIME")
-    cover = f"https://s4.anilist.co/file/anilistcdn/media/{kind.lower()}/cover"
-    return {
-        "id": id,
-        "idMal": id_mal,
-        "type": kind,
-        "title": {"romaji": romaji, "english": english, "native": native, "userPreferred": romaji},
-        "siteUrl": f"https://anilist.co/{kind.lower()}/{id}",
-        "coverImage": {
-            "extraLarge": f"{cover}/large/bx{id}.jpg",
-            "large": f"{cover}/medium/bx{id}.jpg",
-            "medium": f"{cover}/small/bx{id}.jpg",
-            "color": None,
-        },
-        "bannerImage": None,
-        "isAdult": False,
-        "countryOfOrigin": "JP",
-        **facts,
-    }
-
-
-CATALOG: Final[tuple[dict[str, Any], ...]] = (
-    _media(
-        1, 1, "Cowboy Bebop", "Cowboy Bebop", "カウボーイビバップ",
-        format="TV", status="FINISHED", episodes=26, duration=24, season="SPRING",
-        seasonYear=1998, startDate={"year": 1998, "month": 4, "day": 3},
-        endDate={"year": 1999, "month": 4, "day": 24}, averageScore=86, meanScore=86,
-        popularity=380000, favourites=41000, source="ORIGINAL", synonyms=["カウボーイ・ビバップ"],
-        genres=["Action", "Adventure", "Drama", "Sci-Fi"],
-        description="Enter a world in the distant future, where Bounty Hunters roam the solar "
-        "system. Spike and Jet, bounty hunting partners, set out on journeys in an ever "
-        "struggling effort to win bounty rewards to survive.",
-    ),
-    _media(
-        5114, 5114, "Hagane no Renkinjutsushi: FULLMETAL ALCHEMIST",
-        "Fullmetal Alchemist: Brotherhood", "鋼の錬金術師 FULLMETAL ALCHEMIST",
-        format="TV", status="FINISHED", episodes=64, duration=24, season="SPRING",
-        seasonYear=2009, startDate={"year": 2009, "month": 4, "day": 5},
-        endDate={"year": 2010, "month": 7, "day": 4}, averageScore=90, meanScore=90,
-        popularity=760000, favourites=66000, source="MANGA", synonyms=["FMA", "FMAB"],
-        genres=["Action", "Adventure", "Drama", "Fantasy"],
-        description="Two brothers search for a Philosopher's Stone after an attempt to revive "
-        "their deceased mother goes awry and leaves them in damaged physical forms.",
-    ),
-    _media(
-        199, 199, "Sen to Chihiro no Kamikakushi", "Spirited Away", "千と千尋の神隠し",
-        format="MOVIE", status="FINISHED", episodes=1, duration=125, season="SUMMER",
-        seasonYear=2001, startDate={"year": 2001, "month": 7, "day": 20},
-        endDate={"year": 2001, "month": 7, "day": 20}, averageScore=86, meanScore=86,
-        popularity=420000, favourites=28000, source="ORIGINAL", synonyms=[],
-        genres=["Adventure", "Drama", "Fantasy", "Supernatural"],
-        description="Chihiro wanders into a world of spirits and must work in a bathhouse for "
-        "witches and gods to free herself and her parents.",
-    ),
-    _media(
-        16498, 16498, "Shingeki no Kyojin", "Attack on Titan", "進撃の巨人",
-        format="TV", status="FINISHED", episodes=25, duration=24, season="SPRING",
-        seasonYear=2013, startDate={"year": 2013, "month": 4, "day": 7},
-        endDate={"year": 2013, "month": 9, "day": 28}, averageScore=85, meanScore=85,
-        popularity=870000, favourites=58000, source="MANGA", synonyms=["SnK", "AoT"],
-        genres=["Action", "Drama", "Fantasy", "Mystery"],
-        description="Humanity lives behind enormous walls that keep out the Titans, until the "
-        "day a colossal Titan breaches the outer wall.",
-    ),
-    _media(
-        154587, 52991, "Sousou no Frieren", "Frieren: Beyond Journey's End", "葬送のフリーレン",
-        format="TV", status="FINISHED", episodes=28, duration=24, season="FALL",
-        seasonYear=2023, startDate={"year": 2023, "month": 9, "day": 29},
-        endDate={"year": 2024, "month": 3, "day": 22}, averageScore=90, meanScore=90,
-        popularity=390000, favourites=45000, source="MANGA", synonyms=["Frieren"],
-        genres=["Adventure", "Drama", "Fantasy"],
-        description="The elf mage Frieren outlives the hero's party she travelled with, and "
-        "sets out to understand the humans she barely came to know.",
-    ),
-    _media(
-        30, 30, "Shin Seiki Evangelion", "Neon Genesis Evangelion", "新世紀エヴァンゲリオン",
-        format="TV", status="FINISHED", episodes=26, duration=24, season="FALL",
-        seasonYear=1995, startDate={"year": 1995, "month": 10, "day": 4},
-        endDate={"year": 1996, "month": 3, "day": 27}, averageScore=83, meanScore=83,
-        popularity=330000, favourites=30000, source="ORIGINAL", synonyms=["NGE", "Eva"],
-        genres=["Action", "Drama", "Mecha", "Psychological", "Sci-Fi"],
-        description="Fifteen years after a world-wide cataclysm, teenage pilots fight the "
-        "Angels in giant biomechanical units.",
-    ),
-    _media(
-        30002, 2, "Berserk", "Berserk", "ベルセルク",
-        type="MANGA", format="MANGA", status="RELEASING", chapters=None, volumes=None,
-        startDate={"year": 1989, "month": 8, "day": 25}, endDate={"year": None, "month": None,
-        "day": None}, averageScore=93, meanScore=93, popularity=200000, favourites=60000,
-        source="ORIGINAL", synonyms=[], genres=["Action", "Adventure", "Drama", "Fantasy"],
-        description="Guts, a former mercenary now known as the Black Swordsman, is out for "
-        "revenge.",
-    ),
-)  # fmt: skip
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())
-
-
-def search(catalog: Sequence[Mapping[str, Any]], arguments: Mapping[str, Any]) -> Any:
-    """The one Media the arguments select (the most popular match), or None."""
-    found = []
-    for media in catalog:
-        if arguments.get("type") not in (None, media["type"]):
-            continue
-        if arguments.get("id") not in (None, media["id"]):
-            continue
-        if arguments.get("idMal") not in (None, media["idMal"]):
-            continue
-        if (wanted := arguments.get("search")) is not None:
-            titles = [*media["title"].values(), *media.get("synonyms", [])]
-            names = [" ".join(_words(title)) for title in titles if title]
-            if not any(all(word in name for word in _words(str(wanted))) for name in names):
-                continue
-        found.append(media)
-    return max(found, key=lambda media: media.get("popularity", 0), default=None)
-
-
-def _fields_of(type_name: str) -> Mapping[str, str | None]:
-    if type_name == "Media":
-        return MEDIA_FIELDS
-    return dict.fromkeys(OBJECT_FIELDS[type_name])
-
-
-def validate(fields: Sequence[Field], type_name: str) -> None:
-    """Check a selection against the schema, as GraphQL does before it runs anything."""
-    table = _fields_of(type_name)
-    for field in fields:
-        if field.name == "__typename":
-            continue
-        if field.name not in table:
-            raise GraphQLError(
-                f'Cannot query field "{field.name}" on type "{type_name}".',
-                field.line,
-                field.column,
-            )
-        child_type = table[field.name]
-        if child_type is None and field.selections:
-            raise GraphQLError(
-                f'Field "{field.name}" must not have a selection since its type has no subfields.',
-                field.line,
-                field.column,
-            )
-        if child_type is not None and not field.selections:
-            raise GraphQLError(
-                f'Field "{field.name}" of type "{child_type}" must have a selection of '
-                f'subfields. Did you mean "{field.name} {{ ... }}"?',
-                field.line,
-                field.column,
-            )
-        if child_type is not None:
-            validate(field.selections, child_type)
-
-
-def select(value: Mapping[str, Any], fields: Sequence[Field], type_name: str) -> dict[str, Any]:
-    """The fields asked for (already validated), under their keys."""
-    table = _fields_of(type_name)
-    answer: dict[str, Any] = {}
-    for field in fields:
-        if field.name == "__typename":
-            answer[field.key] = type_name
-            continue
-        child_type = table[field.name]
-        raw = value.get(field.name)
-        answer[field.key] = (
-            select(raw, field.selections, child_type) if child_type and raw is not None else raw
-        )
-    return answer
+PER_PAGE_MAX: Final = 50  # AniList's cap on `perPage`
+Info = GraphQLResolveInfo  # what graphql-core hands each resolver
 
 
 class RateLimit:
@@ -297,96 +131,117 @@ class AniListFake:
         if not allowed:
             headers |= {"Retry-After": str(retry_after), "X-RateLimit-Reset": str(retry_after)}
             return _errors(429, [{"message": "Too Many Requests.", "status": 429}], headers)
+        outcome = self._execute_request(request)
+        return Answer.json(outcome.status, outcome.body, headers)
+
+    def _execute_request(self, request: Request) -> Outcome:
         try:
             body = request.json() if request.method == "POST" else _query_string(request)
-            query, variables = _query_and_variables(body)
-            status, data = self.execute(query, variables, request.headers.get("authorization"))
-        except GraphQLError as error:
-            return _errors(400, [error.to_json(400)], headers)
-        return Answer.json(status, data, headers)
+        except ValueError:
+            return request_error("Syntax Error: the request body is not JSON.")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("query"), str)
+            or not body["query"]
+        ):
+            return request_error("Must provide query string.")
+        variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            return request_error(
+                "Variables must be provided as an Object where each property is a variable value."
+            )
+        operation = body.get("operationName")
+        return self.execute(
+            body["query"],
+            variables,
+            request.headers.get("authorization"),
+            operation if isinstance(operation, str) else None,
+        )
 
     def execute(
-        self, query: str, variables: Mapping[str, Any], authorization: str | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        operation = parse(query)
-        if operation.kind != "query":
-            raise GraphQLError(f"This fake answers queries, not {operation.kind}s.")
-        data: dict[str, Any] = {}
-        not_found: list[dict[str, Any]] = []
-        values = {**operation.variables, **variables}
-        for field in operation.selections:
-            if field.name == "Viewer" and self.oauth is not None:
-                account = self.oauth.viewer(authorization)
-                if account is None:
-                    raise GraphQLError("Invalid token.", field.line, field.column)
-                data[field.key] = _viewer(account.id, account.name, field)
-                continue
-            if field.name != "Media":
-                raise GraphQLError(
-                    f'Cannot query field "{field.name}" on type "Query".', field.line, field.column
-                )
-            arguments = {k: resolve(v, values) for k, v in field.arguments.items()}
-            if unknown := sorted(set(arguments) - MEDIA_ARGUMENTS):
-                raise GraphQLError(
-                    f'Unknown argument "{unknown[0]}" on field "Media" of type "Query".',
-                    field.line,
-                    field.column,
-                )
-            if not field.selections:
-                raise GraphQLError(
-                    'Field "Media" of type "Media" must have a selection of subfields.',
-                    field.line,
-                    field.column,
-                )
-            validate(field.selections, "Media")
-            media = search(self.catalog, arguments)
-            if media is None:
-                data[field.key] = None
-                not_found.append(
-                    {
-                        "message": "Not Found.",
-                        "status": 404,
-                        "locations": [{"line": field.line, "column": field.column}],
-                    }
-                )
-                continue
-            data[field.key] = select(media, field.selections, "Media")
-        if not_found:
-            return 404, {"errors": not_found, "data": data}
-        return 200, {"data": data}
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        authorization: str | None = None,
+        operation_name: str | None = None,
+    ) -> Outcome:
+        """One GraphQL request, answered as AniList would (status and body)."""
+        root = {
+            "Media": self._media,
+            "Page": self._page,
+            "Viewer": lambda info: self._viewer(authorization),
+        }
+        return run(query, variables, root, operation_name)
+
+    def _media(self, info: Info, **arguments: Any) -> Any:
+        found = matching(self.catalog, arguments)
+        if not found:
+            raise NotFoundError
+        return found[0]
+
+    def _page(self, info: Info, page: int | None = None, perPage: int | None = None) -> Any:
+        page, per_page = max(1, page or 1), min(max(1, perPage or PER_PAGE_MAX), PER_PAGE_MAX)
+        total = len(matching(self.catalog, _media_arguments(info)))
+
+        def media(info: Info, **arguments: Any) -> list[Any]:
+            return matching(self.catalog, arguments)[(page - 1) * per_page : page * per_page]
+
+        last = max(1, math.ceil(total / per_page))
+        page_info = {"total": total, "perPage": per_page, "currentPage": page, "lastPage": last}
+        return {"pageInfo": page_info | {"hasNextPage": page < last}, "media": media}
+
+    def _viewer(self, authorization: str | None) -> Any:
+        account = self.oauth.viewer(authorization) if self.oauth is not None else None
+        if account is None:
+            raise RequestRefusedError(400, "Invalid token.")
+        return {
+            "id": account.id,
+            "name": account.name,
+            "siteUrl": f"https://anilist.co/user/{account.name}",
+        }
 
 
-def _viewer(account_id: int, name: str, field: Field) -> dict[str, Any]:
-    known = {"id": account_id, "name": name, "__typename": "User"}
-    for wanted in field.selections:
-        if wanted.name not in known:
-            raise GraphQLError(
-                f'Cannot query field "{wanted.name}" on type "User".', wanted.line, wanted.column
-            )
-    return {wanted.key: known[wanted.name] for wanted in field.selections}
+def _media_arguments(info: Info) -> dict[str, Any]:
+    """The arguments of the `media` list this Page selects: what its `pageInfo` counts."""
+    page_type = get_named_type(info.return_type)
+    assert isinstance(page_type, GraphQLObjectType)
+    media_field = page_type.fields["media"]
+    pending = [info.field_nodes[0].selection_set]
+    while pending:
+        selections = pending.pop(0)
+        for node in selections.selections if selections else ():
+            if isinstance(node, FieldNode) and node.name.value == "media":
+                return get_argument_values(media_field, node, info.variable_values)
+            if isinstance(node, InlineFragmentNode):
+                pending.append(node.selection_set)
+            if isinstance(node, FragmentSpreadNode):
+                pending.append(info.fragments[node.name.value].selection_set)
+    return {}
 
 
 def _query_string(request: Request) -> dict[str, Any]:
-    return {"query": (request.query.get("query") or [""])[0]}
+    def first(name: str) -> str:
+        return (request.query.get(name) or [""])[0]
 
-
-def _query_and_variables(body: Any) -> tuple[str, Mapping[str, Any]]:
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"]:
-        raise GraphQLError("Must provide query string.")
-    variables = body.get("variables") or {}
-    if not isinstance(variables, dict):
-        raise GraphQLError(
-            "Variables must be provided as an Object where each property is a variable value."
-        )
-    return body["query"], variables
+    found: dict[str, Any] = {"query": first("query")}
+    if operation := first("operationName"):
+        found["operationName"] = operation
+    if variables := first("variables"):
+        found["variables"] = json.loads(variables)
+    return found
 
 
 def _errors(status: int, errors: list[dict[str, Any]], headers: Mapping[str, str]) -> Answer:
     return Answer.json(status, {"errors": errors, "data": None}, headers)
 
 
+def _http_error(status: int, phrase: str) -> Answer:
+    """An unknown path or method, in AniList's error shape."""
+    return _errors(status, [{"message": f"{phrase}.", "status": status}], {})
+
+
 def anilist_routes(fake: AniListFake) -> Routes:
-    routes = Routes()
+    routes = Routes(error=_http_error)
     routes.add("POST", "/", fake.graphql)
     routes.add("GET", "/", fake.graphql)
     routes.add("PUT", "/_stackproof/outage", fake.set_outage)
@@ -411,12 +266,17 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     fake = AniListFake(rate_limit=args.rate_limit, oauth=oauth)
-    server = FakeServer(anilist_routes(fake), args.host, args.port)
-    print(f"anilist fake on {server.url}", flush=True)
+    stop = stop_on_signals()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        return 0
+        server = FakeServer(anilist_routes(fake), args.host, args.port, name="AniList").start()
+    except ServiceStartError as error:
+        print(f"anilist fake: {error}", file=sys.stderr)
+        return 1
+    try:
+        print(f"anilist fake on {server.url}", flush=True)
+        stop.wait()
+    finally:
+        server.stop()
     return 0
 
 

@@ -10,7 +10,8 @@ It answers as Sentry's Relay does: `POST /api/<project>/envelope/` (and the lega
 chunked, authenticated by `X-Sentry-Auth`, the `sentry_key` query parameter or the envelope's
 `dsn` header; `200 {"id": <event id>}` when accepted, `400`/`401`/`403`/`413`/`415` with a
 `{"detail": ...}` body otherwise. `answer_with(429)` makes it refuse for a while, as a rate
-limit or an outage would.
+limit or an outage would. HTTP itself (HEAD, 404, 405 with `Allow`, keep-alive, a clean stop)
+is `httpfake`'s, as for the other fakes; stopping ends the control API's long polls first.
 
 Run it as a process with `python -m stackproof.fakes.sentry --port 0`: the first stdout line
 is JSON with its `url` and `dsn`. `SentryFakeClient(url)` then reads what arrived through the
@@ -22,26 +23,23 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
-import re
 import secrets
-import signal
-import socket
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from stackproof.errors import ServiceStartError, StackproofError
+from stackproof.fakes import httpfake
 from stackproof.fakes.sentry_wire import (
     Envelope,
     Item,
@@ -56,12 +54,15 @@ from stackproof.fakes.sentry_wire import (
 DEFAULT_PROJECT_ID: Final = "1"
 MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024  # Relay's limit for a (compressed) request body
 CONTROL: Final = "/_stackproof"
-_INGEST: Final = re.compile(r"/api/(?P<project>[0-9]+)/(?P<endpoint>envelope|store)/?")
 log = logging.getLogger(__name__)
 
 
 class SentryWaitError(StackproofError):
     """What a test waited for did not arrive at the Sentry fake in time."""
+
+
+class SentryStoppingError(SentryWaitError):
+    """The Sentry fake stopped while something waited on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,24 @@ class SentryInbox(InboxView):
         self._received: list[Received] = []
         self._changed = threading.Condition()
         self._refused = 0
+        self._waiting = 0
+        self._closed = False
+
+    @property
+    def waiting(self) -> int:
+        """Waits in progress (a test's, or a long poll of the control API)."""
+        with self._changed:
+            return self._waiting
+
+    def open(self) -> None:
+        with self._changed:
+            self._closed = False
+
+    def close(self) -> None:
+        """End every wait at once: the fake is stopping (a long poll must not hold it)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     @property
     def refused(self) -> int:
@@ -198,18 +217,26 @@ class SentryInbox(InboxView):
     ) -> list[Item]:
         """The first `count` items of `item_type` (matching `where`), once they have arrived.
 
-        Raises SentryWaitError when they have not by the deadline, saying what did arrive.
+        Raises SentryWaitError when they have not by the deadline (saying what did arrive),
+        or when the fake stops meanwhile.
         """
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            while True:
-                found = [i for i in self.items(item_type) if where is None or where(i)]
-                if len(found) >= count:
-                    return found[:count]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SentryWaitError(_wait_message(item_type, count, what, timeout_s, self))
-                self._changed.wait(remaining)
+            self._waiting += 1
+            try:
+                while True:
+                    found = [i for i in self.items(item_type) if where is None or where(i)]
+                    if len(found) >= count:
+                        return found[:count]
+                    if self._closed:
+                        raise SentryStoppingError("Sentry fake: stopped while waiting")
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        message = _wait_message(item_type, count, what, timeout_s, self)
+                        raise SentryWaitError(message)
+                    self._changed.wait(remaining)
+            finally:
+                self._waiting -= 1
 
 
 def _wait_message(
@@ -261,8 +288,7 @@ class SentryFake(InboxView):
         self.public_key = public_key or secrets.token_hex(16)
         self.inbox = SentryInbox()
         self._answer: Answer | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: httpfake.FakeServer | None = None
 
     # -- where it is ---------------------------------------------------------------------------
 
@@ -270,8 +296,7 @@ class SentryFake(InboxView):
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the Sentry fake is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{_url_host(str(host))}:{port}"
+        return self._server.url
 
     @property
     def dsn(self) -> str:
@@ -281,31 +306,16 @@ class SentryFake(InboxView):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> SentryFake:
-        try:
-            self._server = _Server((self.host, self.port), self)
-        except OSError as error:
-            raise ServiceStartError(
-                f"Sentry fake: cannot listen on {self.host}:{self.port}: {error}"
-            ) from None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # how soon `stop` is noticed
-            name="stackproof-sentry-fake",
-            daemon=True,
-        )
-        self._thread.start()
+        self.inbox.open()
+        self._server = httpfake.FakeServer(self._routes(), self.host, self.port, name="Sentry")
+        self._server.start()
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        if server is not None:
+            self.inbox.close()  # long polls answer now, so stopping need not wait for them
+            server.stop()
 
     def __enter__(self) -> SentryFake:
         return self.start()
@@ -343,7 +353,27 @@ class SentryFake(InboxView):
         finally:
             self._answer = previous
 
-    # -- one request ---------------------------------------------------------------------------
+    # -- the HTTP side -------------------------------------------------------------------------
+
+    def _routes(self) -> httpfake.Routes:
+        routes = httpfake.Routes(error=_relay_error, max_body=MAX_REQUEST_BYTES)
+        for endpoint in ("envelope", "store"):
+            for path in (f"/api/{{project}}/{endpoint}/", f"/api/{{project}}/{endpoint}"):
+                routes.add("POST", path, functools.partial(self._ingest, endpoint))
+        routes.add("GET", f"{CONTROL}/received", self._received_json)
+        routes.add("DELETE", f"{CONTROL}/received", self._clear)
+        routes.add("GET", f"{CONTROL}/wait", self._wait)
+        routes.add("PUT", f"{CONTROL}/answer", self._set_answer)
+        return routes
+
+    def _ingest(self, endpoint: str, request: httpfake.Request) -> httpfake.Answer:
+        project_id = request.params["project"]
+        if not project_id.isdigit():
+            return _relay_error(404, "Not Found")
+        status, body, headers = self.ingest(
+            project_id, endpoint, request.query, request.headers, request.body
+        )
+        return httpfake.Answer.json(status, body, headers)
 
     def ingest(
         self,
@@ -386,137 +416,45 @@ class SentryFake(InboxView):
             raise WireError(403, "event submission rejected with_reason: ProjectId")
         return Received(endpoint, project_id, auth, encoding, body, envelope)
 
-    def control(self, method: str, path: str, query: Mapping[str, list[str]], raw: bytes) -> Any:
-        """The control API of a fake run as a process (see `SentryFakeClient`)."""
-        if path == f"{CONTROL}/received" and method == "GET":
-            return 200, [r.to_json() for r in self.received()]
-        if path == f"{CONTROL}/received" and method == "DELETE":
-            self.clear()
-            return 200, {}
-        if path == f"{CONTROL}/wait" and method == "GET":
-            item_type = (query.get("type") or ["event"])[0]
+    # The control API of a fake run as a process (see `SentryFakeClient`).
+
+    def _received_json(self, request: httpfake.Request) -> httpfake.Answer:
+        return httpfake.Answer.json(200, [r.to_json() for r in self.received()])
+
+    def _clear(self, request: httpfake.Request) -> httpfake.Answer:
+        self.clear()
+        return httpfake.Answer.json(200, {})
+
+    def _wait(self, request: httpfake.Request) -> httpfake.Answer:
+        query = request.query
+        item_type = (query.get("type") or ["event"])[0]
+        try:
             count = int((query.get("count") or ["1"])[0])
             timeout_s = min(float((query.get("timeout_s") or ["10"])[0]), 60.0)
-            try:
-                self.wait_for(item_type, count, timeout_s=timeout_s)
-            except SentryWaitError as error:
-                return 408, {"detail": str(error), "counts": self.inbox.counts()}
-            return 200, {"counts": self.inbox.counts()}
-        if path == f"{CONTROL}/answer" and method == "PUT":
-            spec = json.loads(raw or b"null")
-            self._answer = None if spec is None else Answer(**spec)
-            return 200, {}
-        return 404, {"detail": f"no control endpoint {method} {path}"}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fake: SentryFake) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.fake = fake
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def close_connections(self) -> None:
-        """End kept-alive connections, so no handler thread outlives the fake."""
-        with self.connections_lock:
-            for connection in self.connections:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as sentry-sdk's connection pool expects
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        target = urlsplit(self.path)
-        query = parse_qs(target.query)
-        try:
-            raw = self._body()
-        except WireError as error:
-            self.close_connection = True
-            self._send(error.status, {"detail": error.detail})
-            return
-        fake = self.server.fake
-        if target.path.startswith(f"{CONTROL}/"):
-            status, body = fake.control(method, target.path, query, raw)
-            self._send(status, body)
-            return
-        ingest = _INGEST.fullmatch(target.path)
-        if ingest is None or method != "POST":
-            self._send(404, {"detail": "not found"})
-            return
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        status, body, extra = fake.ingest(
-            ingest["project"], ingest["endpoint"], query, headers, raw
-        )
-        self._send(status, body, extra)
-
-    def _body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._chunked_body()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            raise WireError(400, "invalid Content-Length") from None
-        if length > MAX_REQUEST_BYTES:
-            raise WireError(413, "envelope exceeded size limits")
-        return self.rfile.read(length) if length > 0 else b""
+            return _relay_error(400, "count and timeout_s must be numbers")
+        try:
+            self.wait_for(item_type, count, timeout_s=timeout_s)
+        except SentryStoppingError as error:
+            return httpfake.Answer.json(503, {"detail": str(error)})
+        except SentryWaitError as error:
+            return httpfake.Answer.json(408, {"detail": str(error), "counts": self.inbox.counts()})
+        return httpfake.Answer.json(200, {"counts": self.inbox.counts()})
 
-    def _chunked_body(self) -> bytes:
-        body = bytearray()
-        while True:
-            size_line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise WireError(400, "invalid chunked body") from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailer fields
-                    pass
-                return bytes(body)
-            if len(body) + size > MAX_REQUEST_BYTES:
-                raise WireError(413, "envelope exceeded size limits")
-            body += self.rfile.read(size)
-            self.rfile.readline(8)  # the CRLF after each chunk
+    def _set_answer(self, request: httpfake.Request) -> httpfake.Answer:
+        try:
+            spec = json.loads(request.body or b"null")
+            self._answer = None if spec is None else Answer(**spec)
+        except (ValueError, TypeError) as error:
+            return _relay_error(400, f"expected null or an answer: {error}")
+        return httpfake.Answer.json(200, {})
 
-    def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("Sentry fake: " + format, *args)
+def _relay_error(status: int, detail: str) -> httpfake.Answer:
+    """Relay's error body: `{"detail": ...}`."""
+    if status == 413:
+        detail = "envelope exceeded size limits"
+    return httpfake.Answer.json(status, {"detail": detail.lower()})
 
 
 def _is_loopback(host: str) -> bool:
@@ -526,10 +464,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 # -- the fake as a process -------------------------------------------------------------------
@@ -613,9 +547,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = httpfake.stop_on_signals()
     try:
         fake = SentryFake(
             args.host,

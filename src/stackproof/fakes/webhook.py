@@ -53,7 +53,7 @@ class WebhookReceiver:
         self._messages: list[WebhookMessage] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._server = FakeServer(self._routes())
+        self._server = FakeServer(self._routes(), name="webhook")
 
     def _routes(self) -> Routes:
         routes = Routes()

@@ -1,1 +1,5 @@
-"""Faults the suites inject: network faults through a Toxiproxy-API proxy (`faults.toxiproxy`)."""
+"""Faults the suites inject into a stack, through the backend interface's protocols (`injector`).
+
+The Toxiproxy-API client and server the links run through are a library of their own,
+`stackproof.toxiproxy`: a backend may use it without importing the fault layer.
+"""

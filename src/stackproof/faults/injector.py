@@ -13,6 +13,10 @@
 Links are named `source-target` (`faults.links()` lists them). The undo runs in `finally`,
 so it runs after a failed assertion and after Ctrl-C; a fault on several links at once
 (`on_links`) undoes every link it reached.
+
+Whatever the backend, the stack offers its links as a `FaultNetwork` (a Toxiproxy-API server
+the harness reaches by URL) and its partitions as `Partitions`; this module speaks only
+those protocols and the Toxiproxy API, so every backend gets every fault it can carry.
 """
 
 from __future__ import annotations
@@ -22,13 +26,11 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
-from stackproof.backends.base import Stack
+from stackproof.backends.base import FaultNetwork, Partitions, Stack
+from stackproof.backends.values import LinkProxy, link_name
 from stackproof.errors import CapabilityMissingError
-from stackproof.faults.network import LinkNetwork, LinkProxy, link_name
-from stackproof.faults.partition import Partitions, PartitionUnavailableError
-from stackproof.faults.partition import unavailable as partitions_unavailable
-from stackproof.faults.toxiproxy import ProxyInfo, ToxicInfo
-from stackproof.faults.toxiproxy.schema import Stream
+from stackproof.toxiproxy import ProxyInfo, ToxicInfo, ToxiproxyClient
+from stackproof.toxiproxy.schema import Stream
 
 LinkFault = Callable[[str], AbstractContextManager[object]]
 
@@ -37,19 +39,41 @@ class LinksUnavailableError(CapabilityMissingError):
     """The stack's links do not run through a fault proxy; the message says why."""
 
 
+class PartitionUnavailableError(CapabilityMissingError):
+    """Partitions cannot be made on this stack; the message says why."""
+
+
 class StackFaults:
+    """The faults of one stack. `close` ends its connection to the fault proxy's API."""
+
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self._serial = itertools.count(1)
+        self._client: ToxiproxyClient | None = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     # --- what can be faulted ---
 
     @property
-    def network(self) -> LinkNetwork:
+    def network(self) -> FaultNetwork:
         network = self.stack.network
         if network is None:
-            raise LinksUnavailableError(self.links_unavailable() or "no fault proxy")
+            raise LinksUnavailableError(
+                self.links_unavailable() or "no fault proxy",
+                enable="faults.proxy_links = true, on a backend that runs a fault proxy",
+            )
         return network
+
+    @property
+    def client(self) -> ToxiproxyClient:
+        """A client of the stack's Toxiproxy-API server."""
+        if self._client is None:
+            self._client = ToxiproxyClient(self.network.url)
+        return self._client
 
     def links_unavailable(self) -> str | None:
         """Why this stack's links cannot be faulted, or None when they can."""
@@ -62,7 +86,7 @@ class StackFaults:
     def partitions_unavailable(self) -> str | None:
         if self.stack.partitions is None:
             return f"{type(self.stack).__name__} cannot partition services"
-        return partitions_unavailable()
+        return self.stack.partitions.unavailable()
 
     def links(self) -> list[str]:
         return sorted(self.network.links)
@@ -93,7 +117,7 @@ class StackFaults:
         """Any toxic of the Toxiproxy API on `link`; named uniquely, so toxics can stack."""
         proxy = self.network.link(link).proxy
         name = f"stackproof_{type}_{stream}_{next(self._serial)}"
-        return self.network.client.toxic(
+        return self.client.toxic(
             proxy, type, attributes=attributes, stream=stream, toxicity=toxicity, name=name
         )
 
@@ -104,7 +128,7 @@ class StackFaults:
 
     def down(self, link: str) -> AbstractContextManager[ProxyInfo]:
         """The link refuses connections and its open connections are cut."""
-        return self.network.client.disabled(self.network.link(link).proxy)
+        return self.client.disabled(self.network.link(link).proxy)
 
     def timeout(
         self, link: str, ms: int = 0, *, stream: Stream = "downstream"
@@ -171,11 +195,11 @@ class StackFaults:
             control.resume()
 
     @contextlib.contextmanager
-    def killed(self, service: str) -> Iterator[int | None]:
-        """SIGKILL; yields the killed PID. Afterwards the service is started again unless its
-        supervisor (or anything else) has done so, and awaited until ready."""
+    def killed(self, service: str) -> Iterator[str | None]:
+        """SIGKILL; yields the killed service's identity. Afterwards the service is started
+        again unless its supervisor (or anything else) has done so, and awaited until ready."""
         control = self.stack.service(service)
-        killed = control.pid
+        killed = control.identity()
         control.kill()
         try:
             yield killed
@@ -193,19 +217,12 @@ class StackFaults:
 
     # --- partitions ---
 
-    def partition_ports(self, service: str) -> list[int]:
-        """The ports that reach `service` or that it reaches: its own, and its links' proxies."""
-        control = self.stack.service(service)
-        ports = {control.endpoint(port).port for port in self.stack.profile.services[service].ports}
-        if self.stack.network is not None:
-            for link in self.stack.network.links.values():
-                if service in (link.source, link.target):
-                    ports.add(link.listen.port)
-        return sorted(ports)
-
     def partitioned(self, service: str) -> AbstractContextManager[None]:
-        """`service` cut off from every other service and the harness (iptables DROP)."""
+        """`service` cut off from every other service and the harness."""
         partitions: Partitions | None = self.stack.partitions
-        if partitions is None:
-            raise PartitionUnavailableError(self.partitions_unavailable() or "no partitions")
-        return partitions.isolated(service, self.partition_ports(service))
+        reason = self.partitions_unavailable()
+        if partitions is None or reason is not None:
+            raise PartitionUnavailableError(
+                reason or "no partitions", enable="root and iptables, on the process backend"
+            )
+        return partitions.isolated(service)

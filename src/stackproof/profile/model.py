@@ -15,6 +15,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from stackproof.backend_registry import AUTO, BACKEND_CHOICES
 from stackproof.catalog import by_id
 from stackproof.profile.auth import AuthSettings
 from stackproof.profile.chaos import (
@@ -27,7 +28,6 @@ from stackproof.profile.chaos import (
 )
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
-BackendName = Literal["auto", "process", "remote"]
 Environment = Literal["test", "staging", "production"]
 TlsVersionName = Literal["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -389,7 +389,7 @@ class Profile(Strict):
     name: str = Field(pattern=r"^[\w.-]+$")
     description: str = ""
     environment: Environment = "test"
-    backend: BackendName = "auto"
+    backend: str = AUTO
     stack: StackSettings
     public: PublicSettings = PublicSettings()
     services: dict[str, Service] = Field(min_length=1)
@@ -409,6 +409,13 @@ class Profile(Strict):
     auth: AuthSettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, backend: str) -> str:
+        if backend not in BACKEND_CHOICES:
+            raise ValueError(f"{backend!r} is not a backend (known: {', '.join(BACKEND_CHOICES)})")
+        return backend
 
     @field_validator("services")
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from stackproof.backend_registry import BACKEND_CHOICES
 from stackproof.catalog import by_id
 from stackproof.checks.leaks import scan_reports
 from stackproof.errors import StackproofError
@@ -39,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", type=Path, help=f"profile TOML (default: {DEFAULT_PROFILE})")
     group.addoption(
         "--backend",
-        choices=["auto", "process", "remote"],
+        choices=BACKEND_CHOICES,
         help="how to reach the stack (default: the profile's `backend`, else auto)",
     )
     group.addoption("--mutant", help="run against this mutant of the stack (mutants/<name>)")

@@ -25,8 +25,10 @@ from stackproof.profile import Profile
 
 
 @pytest.fixture
-def faults(own_stack: Stack) -> StackFaults:
-    return StackFaults(own_stack)
+def faults(own_stack: Stack) -> Iterator[StackFaults]:
+    injector = StackFaults(own_stack)
+    yield injector
+    injector.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from stackproof.backends import Stack
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient
-from stackproof.errors import StackproofError
+from stackproof.errors import CapabilityMissingError, StackproofError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.profile import Profile
 from stackproof.pytest_plugin.keys import EVIDENCE, SESSION
@@ -89,7 +89,7 @@ def front(stack: Stack, front_client: Callable[[Stack], FrontClient]) -> FrontCl
 
 @pytest.fixture(scope="session")
 def discord(stack: Stack) -> DiscordSigner:
-    signer = getattr(stack, "discord", None)
-    if not isinstance(signer, DiscordSigner):
-        pytest.skip("this backend holds no Discord signing key for the stack")
-    return signer
+    try:
+        return stack.signer()
+    except CapabilityMissingError as error:
+        pytest.skip(error.reason())

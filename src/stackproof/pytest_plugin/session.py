@@ -98,7 +98,7 @@ class RunSession:
             except StackproofError as error:
                 self.errors.append(f"stack {label!r}: {error}")
                 raise
-            self.stacks.append(StackInfo(label, getattr(stack, "ready_after_s", None)))
+            self.stacks.append(StackInfo(label, stack.ready_after_s))
             yield stack
 
     def destructive_refusal(self) -> str | None:

@@ -7,12 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stackproof import binaries
-from stackproof.backends.base import Backend, Endpoint, PublicFront
+from stackproof.backends.base import Backend
+from stackproof.backends.process.links import LinkNetwork, toxiproxy_binary
 from stackproof.backends.process.ops import OpsFolder, check_ops_templates, ops_placeholders
 from stackproof.backends.process.service import service_placeholders, shared_placeholders
 from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack, direct_link
+from stackproof.backends.values import Endpoint, PublicFront
 from stackproof.errors import ProfileError
-from stackproof.faults import network as fault_network  # a module: see process/stack.py
 from stackproof.procs import is_root
 from stackproof.profile import Profile
 from stackproof.profile.template import TemplateError, render
@@ -121,15 +122,11 @@ class ProcessBackend(Backend):
         check_placeholders(profile, profile.stack.root)
         locate_binaries(profile)
         if profile.faults.proxy_links and profile.faults.toxiproxy.binary is not None:
-            fault_network.toxiproxy_binary(profile.faults.toxiproxy.binary)
+            toxiproxy_binary(profile.faults.toxiproxy.binary)
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ProcessStack]:
-        network = (
-            fault_network.LinkNetwork(profile.faults, run, label)
-            if profile.faults.proxy_links
-            else None
-        )
+        network = LinkNetwork(profile.faults, run, label) if profile.faults.proxy_links else None
         router = network.route if network is not None else direct_link
         stack = ProcessStack(profile, run, label, link_router=router, network=network)
         stack.bring_up()

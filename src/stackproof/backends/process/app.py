@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from stackproof.backends.base import Endpoint
 from stackproof.backends.process.service import ProcessService, ServiceContext
+from stackproof.backends.values import Endpoint
 from stackproof.errors import ProfileError
 from stackproof.procs import ProcessSpec
 from stackproof.readiness import Condition, HttpStatus, TcpPort

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stackproof import binaries
-from stackproof.backends.base import Endpoint
 from stackproof.backends.process.service import ProcessService, ServiceContext
+from stackproof.backends.values import Endpoint
 from stackproof.errors import ProfileError
 from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root
 from stackproof.readiness import AllOf, TcpPort

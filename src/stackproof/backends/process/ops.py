@@ -22,7 +22,7 @@ import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from stackproof.backends.base import OpsAccess
@@ -36,6 +36,7 @@ CONFIG_FILE = "ops.toml"
 SOCKET = "control.sock"
 SVCCTL = "svcctl"
 OPERATIONS = ("deploy", "backup", "restore", "retention")
+EVENTS = "events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ def prepare_ops_folder(profile: Profile, folder: OpsFolder, context: Mapping[str
     folder.svcctl.write_text(_svcctl_shim(folder.socket), "utf-8")
     folder.svcctl.chmod(0o700)
     folder.releases_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (folder.path / EVENTS).mkdir(mode=0o700)  # the scripts' event logs, read by the drills
     settings = profile.ops
     if settings is None or settings.config is None:
         return
@@ -175,15 +177,16 @@ def ops_access(
         env.update({k: _render(v, context, f"env.{k}") for k, v in settings.env.items()})
         if settings.config is not None:
             env["OPS_CONFIG"] = str(folder.config)
+    # Paths on the stack's side: for local processes, the very paths of this machine.
     return OpsAccess(
         scripts=scripts,
         env=env,
-        cwd=root,
-        folder=folder.path,
-        config=folder.config if settings is not None and settings.config else None,
-        backup_dir=folder.backup_dir,
-        releases_dir=folder.releases_dir,
-        control=folder.svcctl,
+        cwd=PurePosixPath(root),
+        folder=PurePosixPath(folder.path),
+        config=(PurePosixPath(folder.config) if settings is not None and settings.config else None),
+        backup_dir=PurePosixPath(folder.backup_dir),
+        releases_dir=PurePosixPath(folder.releases_dir),
+        control=PurePosixPath(folder.svcctl),
         database=profile.backup_database(),
         deploy_services=tuple(settings.deploy_services) if settings else (),
         release_entrypoint=settings.release_entrypoint if settings else "bin/start",

@@ -12,9 +12,9 @@ import psycopg
 from psycopg import sql
 
 from stackproof import binaries
-from stackproof.backends.base import Endpoint
 from stackproof.backends.process.pgtemplate import build_template, cached_template, template_key
 from stackproof.backends.process.service import LOOPBACK, ProcessService, ServiceContext
+from stackproof.backends.values import Endpoint
 from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root, run_commands
 from stackproof.readiness import Check
 

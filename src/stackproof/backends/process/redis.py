@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from stackproof import binaries
-from stackproof.backends.base import Endpoint
 from stackproof.backends.process.service import LOOPBACK, ProcessService, ServiceContext
+from stackproof.backends.values import Endpoint
 from stackproof.procs import ProcessSpec
 from stackproof.readiness import Check
 

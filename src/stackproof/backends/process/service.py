@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackproof.backends.base import Endpoint, PublicFront
+from stackproof.backends.values import Endpoint, PublicFront
 from stackproof.errors import ProfileError
 from stackproof.procs import UNPRIVILEGED_UID, ProcessSpec, is_root
 from stackproof.profile.model import Profile, Service

@@ -23,20 +23,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from stackproof.backends.base import (
-    Actor,
-    Capability,
-    Endpoint,
-    LifecycleEvent,
-    LifecycleKind,
-    OpsAccess,
-    PublicFront,
-    ServiceControl,
-    Stack,
-    TrialStart,
-)
+import psutil
+
+from stackproof.backends.base import OpsAccess, ScriptProcess, ServiceControl, Stack
 from stackproof.backends.process.app import AppService
 from stackproof.backends.process.control import Answer, ControlServer
+from stackproof.backends.process.files import LocalFiles
+from stackproof.backends.process.links import LinkNetwork
 from stackproof.backends.process.nginx import NginxService
 from stackproof.backends.process.ops import (
     OpsFolder,
@@ -44,6 +37,7 @@ from stackproof.backends.process.ops import (
     ops_placeholders,
     prepare_ops_folder,
 )
+from stackproof.backends.process.partitions import LoopbackPartitions
 from stackproof.backends.process.postgres import SUPERUSER, PostgresService, dsn
 from stackproof.backends.process.redis import RedisService
 from stackproof.backends.process.service import (
@@ -53,6 +47,7 @@ from stackproof.backends.process.service import (
     shared_placeholders,
 )
 from stackproof.backends.process.supervision import (
+    events,
     events_path,
     service_pid,
     supervised,
@@ -60,10 +55,17 @@ from stackproof.backends.process.supervision import (
 from stackproof.backends.process.supervision import (
     kill_service as kill_supervised_service,
 )
+from stackproof.backends.values import (
+    Actor,
+    Capability,
+    Endpoint,
+    LifecycleEvent,
+    LifecycleKind,
+    PublicFront,
+    TrialStart,
+)
 from stackproof.errors import CapabilityMissingError, ServiceStartError, WaitCancelledError
 from stackproof.fakes.discord import DiscordSigner
-from stackproof.faults import network as fault_network  # modules, not names: the fault
-from stackproof.faults import partition as fault_partition  # layer imports backends.base
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
@@ -127,9 +129,41 @@ class ProcessServiceControl(ServiceControl):
 
     @property
     def pid(self) -> int | None:
+        """The service's main process (a supervised one's child), None while it is down."""
         if self.supervised:
             return service_pid(self.process)
         return self.process.pid if self.process.running() else None
+
+    def _main_process(self) -> psutil.Process | None:
+        pid = self.pid
+        if pid is None:
+            return None
+        try:
+            return psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            return None
+
+    def identity(self) -> str | None:
+        """PID and start time: a PID alone may be reused by a new process."""
+        main = self._main_process()
+        if main is None:
+            return None
+        try:
+            return f"pid {main.pid} started {main.create_time():.2f}"
+        except psutil.NoSuchProcess:
+            return None
+
+    def workdir(self) -> str | None:
+        main = self._main_process()
+        if main is None:
+            return None
+        try:
+            return main.cwd()
+        except (psutil.Error, OSError):
+            return None
+
+    def restart_record(self) -> list[dict[str, Any]]:
+        return events(self.supervisor_events)[-3:] if self.supervised else []
 
     def running(self) -> bool:
         return self.process.running()
@@ -244,7 +278,9 @@ class ProcessServiceControl(ServiceControl):
 
 
 class ProcessStack(Stack):
-    capabilities = frozenset({Capability.CONTROL, Capability.LOGS, Capability.EXEC, Capability.OPS})
+    capabilities = frozenset(
+        {Capability.CONTROL, Capability.LOGS, Capability.EXEC, Capability.OPS, Capability.FILES}
+    )
 
     def __init__(
         self,
@@ -252,12 +288,12 @@ class ProcessStack(Stack):
         run: RunContext,
         label: str,
         link_router: LinkRouter = direct_link,
-        network: fault_network.LinkNetwork | None = None,
+        network: LinkNetwork | None = None,
     ) -> None:
         super().__init__(profile, run, label)
         self.link_router = link_router
-        self.network = network
-        self.partitions: fault_partition.Partitions = fault_partition.Partitions(run, label)
+        self.network: LinkNetwork | None = network
+        self.partitions: LoopbackPartitions = LoopbackPartitions(run, label, self.partition_ports)
         self.discord = DiscordSigner()
         self.ready_after_s: float | None = None
         self.secret_values: dict[str, str] = {}  # the profile's `secrets`, made for this run
@@ -309,8 +345,43 @@ class ProcessStack(Stack):
         if self._ops_access is None:
             raise RuntimeError("the stack is not up")
         if self.profile.ops is None:
-            raise CapabilityMissingError("the profile has no [ops] section naming its scripts")
+            raise CapabilityMissingError(
+                "the profile has no [ops] section naming its scripts", enable="[ops]"
+            )
         return self._ops_access
+
+    def start_script(
+        self, operation: str, args: Sequence[str], env: Mapping[str, str], log_path: Path
+    ) -> ScriptProcess:
+        """A process of the run in the stack's root, as cron would start it there."""
+        ops = self.ops()
+        spec = ProcessSpec(
+            name=f"ops.{operation}",
+            argv=tuple(ops.command(operation, *args)),
+            env={**ops.env, **env},
+            cwd=Path(ops.cwd),
+            log_path=log_path,
+        )
+        process = ManagedProcess(spec, self.run.run_id)
+        process.start()
+        self.run.record("process", stack=self.label, service=spec.name, pid=process.pid)
+        return process
+
+    def files(self) -> LocalFiles:
+        return LocalFiles()
+
+    def signer(self) -> DiscordSigner:
+        return self.discord
+
+    def partition_ports(self, service: str) -> list[int]:
+        """The ports that reach `service` or that it reaches: its own, and its links' proxies."""
+        control = self.service(service)
+        ports = {control.endpoint(port).port for port in self.profile.services[service].ports}
+        if self.network is not None:
+            for link in self.network.links.values():
+                if service in (link.source, link.target):
+                    ports.add(link.listen.port)
+        return sorted(ports)
 
     @property
     def temp_dir(self) -> Path:

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from stackproof.faults.toxiproxy.errors import BAD_REQUEST_BODY, ApiError
+from stackproof.toxiproxy.errors import BAD_REQUEST_BODY, ApiError
 
 MAX_PORT = 65535
 

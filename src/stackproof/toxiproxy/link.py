@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from stackproof.faults.toxiproxy.effects import Effect, make_effect
-from stackproof.faults.toxiproxy.sockets import resolve
-from stackproof.faults.toxiproxy.toxics import Stream, Toxic
+from stackproof.toxiproxy.effects import Effect, make_effect
+from stackproof.toxiproxy.sockets import resolve
+from stackproof.toxiproxy.toxics import Stream, Toxic
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from stackproof.faults.toxiproxy.toxics import Toxic
+from stackproof.toxiproxy.toxics import Toxic
 
 FOREVER: Final = math.inf
 BANDWIDTH_SLICE_S: Final = 0.1  # bandwidth sends at most 100 ms worth of data at a time

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from stackproof.faults.toxiproxy.schema import (
+from stackproof.toxiproxy.schema import (
     ProxyInfo,
     ProxyRef,
     Stream,
@@ -21,7 +21,7 @@ from stackproof.faults.toxiproxy.schema import (
 )
 
 if TYPE_CHECKING:
-    from stackproof.faults.toxiproxy.client import ToxiproxyClient
+    from stackproof.toxiproxy.client import ToxiproxyClient
 
 
 @contextlib.contextmanager

@@ -10,12 +10,12 @@ import threading
 from types import TracebackType
 
 from stackproof.errors import ServiceStartError, StackproofError
-from stackproof.faults.toxiproxy.addresses import HostPort, resolve_listen
-from stackproof.faults.toxiproxy.api import ToxiproxyApi
-from stackproof.faults.toxiproxy.collection import ProxyCollection
-from stackproof.faults.toxiproxy.errors import ApiError
-from stackproof.faults.toxiproxy.http import HttpServer, Request
-from stackproof.faults.toxiproxy.sockets import resolve
+from stackproof.toxiproxy.addresses import HostPort, resolve_listen
+from stackproof.toxiproxy.api import ToxiproxyApi
+from stackproof.toxiproxy.collection import ProxyCollection
+from stackproof.toxiproxy.errors import ApiError
+from stackproof.toxiproxy.http import HttpServer, Request
+from stackproof.toxiproxy.sockets import resolve
 
 DEFAULT_PORT = 8474  # Toxiproxy's
 

@@ -10,11 +10,11 @@ import socket
 from dataclasses import dataclass
 from typing import Final
 
-from stackproof.faults.toxiproxy.addresses import ListenAddress
-from stackproof.faults.toxiproxy.errors import TOXIC_NOT_FOUND
-from stackproof.faults.toxiproxy.link import Link
-from stackproof.faults.toxiproxy.sockets import bind_listener, dial, tune
-from stackproof.faults.toxiproxy.toxics import STREAMS, Stream, Toxic, parse_toxic
+from stackproof.toxiproxy.addresses import ListenAddress
+from stackproof.toxiproxy.errors import TOXIC_NOT_FOUND
+from stackproof.toxiproxy.link import Link
+from stackproof.toxiproxy.sockets import bind_listener, dial, tune
+from stackproof.toxiproxy.toxics import STREAMS, Stream, Toxic, parse_toxic
 
 log = logging.getLogger(__name__)
 

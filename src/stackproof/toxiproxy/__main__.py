@@ -1,4 +1,4 @@
-"""`python -m stackproof.faults.toxiproxy`: run the server until SIGINT or SIGTERM.
+"""`python -m stackproof.toxiproxy`: run the server until SIGINT or SIGTERM.
 
 The first line on stdout is the API's URL (e.g. `http://127.0.0.1:40123`), printed once the
 server listens and any `--config` proxies exist, so a harness can start it with `--port 0`
@@ -15,12 +15,12 @@ import signal
 import sys
 from pathlib import Path
 
-from stackproof.faults.toxiproxy.server import DEFAULT_PORT, ToxiproxyServer
+from stackproof.toxiproxy.server import DEFAULT_PORT, ToxiproxyServer
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m stackproof.faults.toxiproxy",
+        prog="python -m stackproof.toxiproxy",
         description="A server speaking the Toxiproxy v2 HTTP API, for loopback fault injection.",
     )
     # `-host`, `-port` and `-config` are toxiproxy-server's own spellings (Go flags), so a

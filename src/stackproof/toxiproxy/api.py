@@ -13,16 +13,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 from urllib.parse import unquote
 
-from stackproof.faults.toxiproxy.addresses import ListenAddress, check_upstream, resolve_listen
-from stackproof.faults.toxiproxy.collection import ProxyCollection
-from stackproof.faults.toxiproxy.errors import (
+from stackproof.toxiproxy.addresses import ListenAddress, check_upstream, resolve_listen
+from stackproof.toxiproxy.collection import ProxyCollection
+from stackproof.toxiproxy.errors import (
     BAD_REQUEST_BODY,
     MISSING_FIELD,
     ApiError,
     server_error,
 )
-from stackproof.faults.toxiproxy.http import Request, Response
-from stackproof.faults.toxiproxy.proxy import ProxyConfig
+from stackproof.toxiproxy.http import Request, Response
+from stackproof.toxiproxy.proxy import ProxyConfig
 
 # The API level is Toxiproxy 2.6's (PATCH updates); the build metadata names this server.
 VERSION: Final = "2.6.0+stackproof"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from stackproof.faults.toxiproxy.errors import (
+from stackproof.toxiproxy.errors import (
     BAD_REQUEST_BODY,
     INVALID_STREAM,
     INVALID_TOXIC_TYPE,

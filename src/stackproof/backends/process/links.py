@@ -1,4 +1,4 @@
-"""The fault proxy of one stack: a Toxiproxy-API server and one proxy per link.
+"""The process backend's fault network: a Toxiproxy-API server and one proxy per link.
 
 `LinkNetwork.route` is the process stack's `link_router`: when a service is wired to a
 service it links to, a proxy named after the link (`bot-postgres`: source, dash, target; a
@@ -8,7 +8,7 @@ new link (say to a Sentry fake) is faultable as soon as the profile names it.
 
 The server is, by the profile's `[faults.toxiproxy]`:
 
-- `builtin` (default): `python -m stackproof.faults.toxiproxy`, a process of the run;
+- `builtin` (default): `python -m stackproof.toxiproxy`, a process of the run;
 - `binary`: a `toxiproxy-server` the profile names, a process of the run, started with the
   real server's flags (`-host`, `-port`);
 - `url`: a server already running on this host. The run is a guest there: its proxies are
@@ -24,39 +24,22 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from stackproof.backends.base import Endpoint
+from stackproof.backends.values import Endpoint, LinkProxy, link_name
 from stackproof.errors import MissingBinaryError, ServiceStartError
-from stackproof.faults.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyNotFoundError
 from stackproof.procs import ManagedProcess, ProcessSpec
 from stackproof.profile.chaos import FaultSettings
 from stackproof.readiness import HttpStatus, wait_for
 from stackproof.run import RunContext
+from stackproof.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyNotFoundError
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 SERVER_LOG = "toxiproxy.log"
-
-
-def link_name(source: str, target: str) -> str:
-    return f"{source}-{target}"
-
-
-@dataclass(frozen=True, slots=True)
-class LinkProxy:
-    """One link and the proxy that carries it."""
-
-    name: str  # the link, e.g. "bot-postgres"
-    source: str
-    target: str
-    proxy: str  # the proxy's name on the server: the link's, prefixed on a shared server
-    listen: Endpoint  # where the source connects
-    upstream: Endpoint  # where the target listens
 
 
 def _free_port() -> int:
@@ -78,7 +61,8 @@ def toxiproxy_binary(named: str) -> Path:
 
 
 class LinkNetwork:
-    """The fault proxies of one stack. `start` from the main thread; `close` removes all."""
+    """The fault proxies of one stack (a `FaultNetwork`). `start` from the main thread;
+    `close` removes all."""
 
     def __init__(self, settings: FaultSettings, run: RunContext, label: str) -> None:
         self.settings = settings.toxiproxy
@@ -127,7 +111,7 @@ class LinkNetwork:
             binary = toxiproxy_binary(self.settings.binary)
             return [str(binary), "-host", LOOPBACK, "-port", str(port)]
         return [
-            sys.executable, "-m", "stackproof.faults.toxiproxy",
+            sys.executable, "-m", "stackproof.toxiproxy",
             "--host", LOOPBACK, "--port", str(port), "--log-level", "WARNING",
         ]  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Network partitions with iptables: a service cut off from everything, on loopback.
+"""The process backend's partitions: a service cut off from everything on loopback (iptables).
 
 A stack's rules live in a chain of its own (`spf-<hash of run ID and stack label>`), reached
 by one jump from `INPUT` on `lo`, and every rule — the jump included — carries the comment
@@ -7,6 +7,7 @@ what this stack added: no other rule is read, changed or flushed. DROP in INPUT 
 black hole: SYNs and data vanish and senders retransmit until their own timeouts give up.
 
 Partitions need root and the `iptables` command; `unavailable()` says why not otherwise.
+Which ports isolate a service (its own, and its links' proxies) the stack tells.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from stackproof.errors import CapabilityMissingError
 from stackproof.run import RunContext
@@ -73,12 +74,17 @@ def tagged_rules(tag: str) -> list[str]:
     return [line for line in listing.stdout.splitlines() if tag in line or chain in line]
 
 
-class Partitions:
-    """One stack's partitions. Each `isolated` block undoes itself; `close` removes the chain."""
+class LoopbackPartitions:
+    """One stack's partitions (`Partitions`). Each `isolated` block undoes itself; `close`
+    removes the chain. `ports_of(service)` names the ports that reach a service or that it
+    reaches."""
 
-    def __init__(self, run: RunContext, label: str) -> None:
+    def __init__(
+        self, run: RunContext, label: str, ports_of: Callable[[str], Sequence[int]]
+    ) -> None:
         self.run = run
         self.label = label
+        self.ports_of = ports_of
         self.tag = run_tag(run.run_id, label)
         self.chain = chain_name(self.tag)
         self._installed = False
@@ -105,8 +111,15 @@ class Partitions:
     def _rule(self, port: int) -> list[str]:
         return [self.chain, "-p", "tcp", "-d", "127.0.0.1", "--dport", str(port)]
 
+    def unavailable(self) -> str | None:
+        return unavailable()
+
+    def isolated(self, service: str) -> contextlib.AbstractContextManager[None]:
+        """Drop every packet to the ports that reach `service` or that it reaches."""
+        return self.ports_isolated(service, self.ports_of(service))
+
     @contextlib.contextmanager
-    def isolated(self, what: str, ports: Sequence[int]) -> Iterator[None]:
+    def ports_isolated(self, what: str, ports: Sequence[int]) -> Iterator[None]:
         """Drop every packet to `ports` for the duration of the block."""
         if reason := unavailable():
             raise PartitionUnavailableError(reason)

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import httpx
 
 from stackproof import __version__
-from stackproof.faults.toxiproxy import faults
-from stackproof.faults.toxiproxy.schema import (
+from stackproof.toxiproxy import faults
+from stackproof.toxiproxy.schema import (
     ERRORS,
     ProxyInfo,
     ProxyRef,

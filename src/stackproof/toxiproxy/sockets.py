@@ -13,7 +13,7 @@ import ipaddress
 import os
 import socket
 
-from stackproof.faults.toxiproxy.addresses import HostPort, ListenAddress
+from stackproof.toxiproxy.addresses import HostPort, ListenAddress
 
 LISTEN_BACKLOG = 1024
 

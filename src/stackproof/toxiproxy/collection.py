@@ -7,14 +7,14 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stackproof.faults.toxiproxy.errors import (
+from stackproof.toxiproxy.errors import (
     BAD_REQUEST_BODY,
     PROXY_ALREADY_EXISTS,
     PROXY_NOT_FOUND,
     server_error,
 )
-from stackproof.faults.toxiproxy.proxy import Proxy, ProxyConfig
-from stackproof.faults.toxiproxy.sockets import bind_listener
+from stackproof.toxiproxy.proxy import Proxy, ProxyConfig
+from stackproof.toxiproxy.sockets import bind_listener
 
 
 @dataclass(slots=True)

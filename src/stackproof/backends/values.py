@@ -1,0 +1,138 @@
+"""Value types shared by the backends, the fault layer and the suites.
+
+A leaf: it imports nothing of stackproof, so any module may use these types without pulling a
+backend (or the fault layer) in — which is what once made `backends.base` and
+`faults.network` import each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+
+class Capability(StrEnum):
+    CONTROL = "control"  # start/stop/kill/pause services
+    LOGS = "logs"  # read service logs
+    EXEC = "exec"  # run commands beside a service
+    OPS = "ops"  # run the stack's operations scripts against it (service control for scripts)
+    FILES = "files"  # read and change the stack's files (backups, releases)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def url(self, scheme: str = "http", path: str = "") -> str:
+        return f"{scheme}://{self.address}{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicFront:
+    """The stack's public face: where HTTPS and plain HTTP answer, and what to trust."""
+
+    host: str  # the name clients use (SNI, Host header, certificate)
+    https: Endpoint  # where to connect; host may be an IP the name resolves to
+    http: Endpoint | None
+    ca_bundle: Path | None  # None: the system trust store
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("the public host name is empty")
+
+    @property
+    def https_authority(self) -> str:
+        return self.host if self.https.port == 443 else f"{self.host}:{self.https.port}"
+
+    @property
+    def http_authority(self) -> str | None:
+        if self.http is None:
+            return None
+        return self.host if self.http.port == 80 else f"{self.host}:{self.http.port}"
+
+    def https_url(self, path: str = "/") -> str:
+        return f"https://{self.https_authority}{path}"
+
+    def http_url(self, path: str = "/") -> str | None:
+        authority = self.http_authority
+        return None if authority is None else f"http://{authority}{path}"
+
+
+LifecycleKind = Literal["spawn", "ready", "stop", "kill", "destroy"]
+Actor = Literal["harness", "control"]  # the harness itself, or a script through service control
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    """Something that happened to a service, when (monotonic seconds), and who asked for it."""
+
+    service: str
+    kind: LifecycleKind
+    at: float
+    by: Actor = "harness"
+
+
+@dataclass(frozen=True, slots=True)
+class StackFailure:
+    """A service that exited on its own after its stack was up: the cause of every later
+    `error` of that stack, told once."""
+
+    service: str
+    exit_status: int | None  # None: gone, status unknown
+    detail: str  # what was seen ("exited with code 1", "no longer owns port 41491")
+    log_tail: str
+    at: float  # monotonic seconds
+
+    def describe(self) -> str:
+        text = f"service {self.service!r} of the stack {self.detail}"
+        return f"{text}; its log ends:\n{self.log_tail}" if self.log_tail else text
+
+
+@dataclass(frozen=True, slots=True)
+class TrialStart:
+    """What a service did when started with a changed environment: exited with `exit_code`
+    (None: still running at the deadline, then stopped), saying `output`."""
+
+    exit_code: int | None
+    output: str
+
+
+def link_name(source: str, target: str) -> str:
+    """A link's name: source, dash, target (a dash never occurs in service names)."""
+    return f"{source}-{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkProxy:
+    """One link of the stack and the fault proxy that carries it."""
+
+    name: str  # the link, e.g. "bot-postgres"
+    source: str
+    target: str
+    proxy: str  # the proxy's name on the Toxiproxy-API server
+    listen: Endpoint  # where the source connects (as the server sees it)
+    upstream: Endpoint  # where the target listens (as the server sees it)
+
+
+FileKind = Literal["file", "dir", "link", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """What a stack's file is, as `lstat` tells it (a link is not followed)."""
+
+    kind: FileKind
+    mode: int  # permission bits only (S_IMODE)
+    size: int
+    mtime: float  # seconds since the epoch
