@@ -61,5 +61,15 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Measure the figures the issues name; writes reports/bench/ (never pass/fail on time)."""
-    install(session, "servers", "stack")
+    install(session, "servers", "stack", "containers")
     session.run("python", "-m", "stackproof.bench", *session.posargs)
+
+
+@nox.session(default=False)
+def images(session: nox.Session) -> None:
+    """Container images: `-- base` makes the base offline, `-- build` (the default) the stack's."""
+    action = session.posargs[0] if session.posargs else "build"
+    # The images pin what this environment has installed: the servers and the stack's
+    # packages, as the tests' and the benches' environments do, so all find the same images.
+    install(session, "containers", *(() if action == "base" else ("servers", "stack")))
+    session.run("stackproof", "images", action, *session.posargs[1:])

@@ -1,6 +1,8 @@
 """`stackproof check` validates a profile; `stackproof up` runs its stack until Ctrl-C;
 `stackproof clean` removes what runs that are gone left behind.
 
+`stackproof images base|build` makes the container images (see stackproof.containers).
+
 The conformance run itself is `nox -s conformance` (pytest with the stackproof plugin).
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from stackproof.backend_registry import BACKEND_CHOICES
 from stackproof.backends import Stack, select_backend
+from stackproof.containers.imagecli import add_images_command, run_images
 from stackproof.errors import CapabilityMissingError, StackproofError
 from stackproof.leftovers.clean import clean
 from stackproof.profile import load_profile
@@ -136,9 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--endpoints-file", type=Path, help="also write the endpoints JSON here")
     cleaning = commands.add_parser("clean", help="remove what runs that are gone left behind")
     cleaning.add_argument("--dry-run", action="store_true", help="only say what would go")
+    add_images_command(commands)
     args = parser.parse_args(argv)
     try:
-        return {"check": _check, "up": _up, "clean": _clean}[args.command](args)
+        handlers = {"check": _check, "up": _up, "clean": _clean, "images": run_images}
+        return handlers[args.command](args)
     except StackproofError as error:
         print(f"stackproof: {error}", file=sys.stderr)
         for note in getattr(error, "__notes__", []):

@@ -535,6 +535,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="port, 0 for any (default 0)")
     parser.add_argument("--project-id", default=DEFAULT_PROJECT_ID, help="default 1")
     parser.add_argument("--public-key", help="the DSN's public key (default: random)")
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow an address other than loopback (in a container, where the network is its own)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     return parser
 
@@ -545,7 +550,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = httpfake.stop_on_signals()
     try:
         fake = SentryFake(
-            args.host, args.port, project_id=args.project_id, public_key=args.public_key
+            args.host,
+            args.port,
+            project_id=args.project_id,
+            public_key=args.public_key,
+            allow_non_loopback=args.allow_non_loopback,
         ).start()
     except (ValueError, ServiceStartError) as error:
         print(f"sentry fake: {error}", file=sys.stderr)
