@@ -26,6 +26,7 @@ from stackproof.profile.chaos import (
     UptimeMonitorSettings,
     check_references,
 )
+from stackproof.profile.compose import ComposeSettings
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
 Environment = Literal["test", "staging", "production"]
@@ -407,6 +408,7 @@ class Profile(Strict):
     canary: CanarySettings | None = None
     redaction: RedactionSettings | None = None
     auth: AuthSettings | None = None
+    compose: ComposeSettings | None = None  # the compose backend's file and service map
 
     _source: Path | None = PrivateAttr(default=None)
 

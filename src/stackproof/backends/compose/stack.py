@@ -1,0 +1,816 @@
+"""A stack as one compose project: its containers, reached only through ports on 127.0.0.1.
+
+Bringing up: the images (stackproof's reference images, where the profile asks), the
+user's files read as Compose reads them, host ports from the run's allocator, the inputs
+(the reference stack's secrets and config), the override (`override.py`), the fault proxy
+first with every proxy made, then the rest with `up --wait` (health checks, `depends_on`),
+then the same proof the process backend asks for: the right process answers on each
+published port (the front: a TLS handshake with the run's CA and an HTTP answer).
+
+Everything is labelled with the run (and the stack); `tear_down` takes the project down
+with its volumes, saves every container's log in the run's report folder and removes
+whatever still carries the stack's label. What a killed harness leaves, its watcher
+(`watch.py`) and `stackproof clean` (`leftovers.py`) remove.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from stackproof.backends.base import ServiceControl, Stack
+from stackproof.backends.compose.network import (
+    PROXY_SERVICE,
+    ContainerFaultNetwork,
+    Link,
+    ProxyPlan,
+    plan_proxies,
+)
+from stackproof.backends.compose.override import STACK_LABEL, OverridePlan, build_override
+from stackproof.backends.compose.partitions import NetworkPartitions
+from stackproof.backends.compose.project import (
+    ComposeCommandError,
+    ComposeProject,
+    project_name,
+    published_ports,
+    services_of,
+)
+from stackproof.backends.compose.readiness import ContainerReady, proof_of
+from stackproof.backends.compose.refinputs import (
+    SECRETS_PREFIX,
+    ReferenceStackInputs,
+    write_reference_inputs,
+)
+from stackproof.backends.compose.watch import ensure_watcher
+from stackproof.backends.compose.yamldoc import dumps
+from stackproof.backends.values import (
+    Actor,
+    Capability,
+    Endpoint,
+    LifecycleEvent,
+    LifecycleKind,
+    PublicFront,
+    StackFailure,
+)
+from stackproof.containers import labels
+from stackproof.containers.engine import remove_objects, run_objects
+from stackproof.errors import CapabilityMissingError, ProfileError, ServiceStartError
+from stackproof.fakes.discord import DiscordSigner
+from stackproof.leftovers.harness import Harness
+from stackproof.ports import PortAllocator, PortInUseError, port_holders, says_address_in_use
+from stackproof.profile import Profile
+from stackproof.profile.compose import ComposeSettings
+from stackproof.profile.template import TemplateError, render
+from stackproof.readiness import AllOf, wait_for
+from stackproof.run import RunContext
+from stackproof.signals import deferred_interrupts
+from stackproof.tls_ca import RunCA
+
+LOOPBACK = "127.0.0.1"
+STOP_TIMEOUT_S = 10
+DOWN_TIMEOUT_S = 5
+READY_TIMEOUT_S = 60.0
+LOG_TAIL_LINES = 30
+SERVICE_LABEL = "com.docker.compose.service"
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+class ComposeServiceControl(ServiceControl):
+    """One service of the profile: a compose service's container."""
+
+    def __init__(self, stack: ComposeStack, name: str) -> None:
+        super().__init__(name, stack.profile.services[name].kind)
+        self._stack = stack
+        self.compose_name = stack.settings.compose_name(name)
+
+    # --- where it is ---
+
+    def endpoint(self, port: str | None = None) -> Endpoint:
+        spec = self._stack.profile.services[self.name]
+        wanted = port or spec.primary_port
+        if wanted not in spec.ports:
+            raise KeyError(f"service {self.name} has no port {wanted!r} (it has {spec.ports})")
+        return Endpoint(LOOPBACK, self._stack.host_port(self.name, wanted))
+
+    def container(self) -> Container:
+        return self._stack.container(self.compose_name)
+
+    def _state(self) -> dict[str, Any]:
+        container = self.container()
+        container.reload()
+        state: dict[str, Any] = container.attrs["State"]
+        return state
+
+    def identity(self) -> str | None:
+        """The container's ID and when its main process started: a restart (Docker's policy,
+        `docker restart`, a recreation) changes it, a pause does not."""
+        try:
+            container = self.container()
+        except LookupError:
+            return None
+        state = container.attrs["State"]
+        if not state.get("Running") or state.get("Restarting"):
+            return None
+        return f"container {container.id[:12]} started {state['StartedAt']}"
+
+    def restart_record(self) -> list[dict[str, Any]]:
+        try:
+            container = self.container()
+        except LookupError:
+            return []
+        state = container.attrs["State"]
+        return [
+            {
+                "restart_policy": container.attrs["HostConfig"]["RestartPolicy"]["Name"],
+                "restart_count": container.attrs.get("RestartCount", 0),
+                "started_at": state.get("StartedAt"),
+                "last_exit_code": state.get("ExitCode"),
+            }
+        ]
+
+    # --- control ---
+
+    def start(self, wait: bool = True) -> None:
+        self._stack.start_service(self.name, wait=wait)
+
+    def stop(self) -> None:
+        self._stack.stop_service(self.name)
+
+    def kill(self) -> None:
+        """SIGKILL the container's main process, as a crash would: Docker's restart policy
+        (the stack's, R-RES-5) applies. (`docker kill` would count as a stop asked for.)"""
+        self._stack.kill_service(self.name)
+
+    def pause(self) -> None:
+        self.container().pause()
+
+    def resume(self) -> None:
+        self.container().unpause()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def exec(
+        self, argv: Sequence[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """`docker exec` in the service's container (with its secrets in the environment,
+        as its own command has them), with a deadline."""
+        container = self.container()
+        command = [*self._stack.exec_prefix(self.name), *argv]
+        env = self._stack.exec_env(self.name)
+        docker_cli = shutil.which("docker")
+        if docker_cli is None:
+            raise CapabilityMissingError(
+                "exec on the compose backend needs the docker CLI", enable="install docker.io"
+            )
+        flags = [f"--env={k}={v}" for k, v in env.items()]
+        return subprocess.run(
+            [docker_cli, "exec", *flags, container.id, *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+
+    def logs(self) -> str:
+        try:
+            raw: bytes = self.container().logs(stdout=True, stderr=True)
+        except LookupError:
+            return ""
+        return raw.decode("utf-8", errors="replace")
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            raw: bytes = self.container().logs(stdout=True, stderr=True, tail=lines)
+        except (LookupError, docker.errors.APIError):
+            return ""
+        return raw.decode("utf-8", errors="replace")
+
+    def admin_url(self) -> str:
+        return self._stack.url_of(self.name, "admin_url")
+
+    def connection_url(self) -> str:
+        return self._stack.url_of(self.name, "connection_url")
+
+
+class ComposeStack(Stack):
+    capabilities = frozenset({Capability.CONTROL, Capability.LOGS, Capability.EXEC})
+
+    def __init__(
+        self,
+        profile: Profile,
+        run: RunContext,
+        label: str,
+        *,
+        settings: ComposeSettings,
+        compose: Sequence[str],
+        client: docker.DockerClient,
+        images: Mapping[str, str],
+        proxy_image: str | None,
+        avoid: Sequence[int] = (),
+    ) -> None:
+        super().__init__(profile, run, label)
+        self.settings = settings
+        self.client = client
+        self.images = dict(images)
+        self.proxy_image = proxy_image
+        self.ports = PortAllocator(f"{run.run_id}/{label}", avoid=avoid)
+        self.project = ComposeProject(
+            tuple(compose),
+            project_name(run.run_id, label),
+            (settings.file, *settings.overrides),
+            settings.env_file,
+            settings.file.parent,
+        )
+        self.discord = DiscordSigner()
+        self.network: ContainerFaultNetwork | None = None
+        self.partitions: NetworkPartitions = NetworkPartitions(self)
+        self.ready_after_s: float | None = None
+        self.notes: list[str] = []
+        self._cleanup = ExitStack()
+        self._host_ports: dict[tuple[str, int], int] = {}
+        self._front: PublicFront | None = None
+        self._inputs: ReferenceStackInputs | None = None
+        self._config: dict[str, Any] = {}
+        self._temp: Path | None = None
+        self._ca: RunCA | None = None
+        self._events: list[LifecycleEvent] = []
+        self._stopped: set[str] = set()  # compose services the harness stopped or killed
+        self._lock = threading.RLock()
+        self._failure: StackFailure | None = None
+        self._closing = False
+        self._secret_values: dict[str, str] = {}
+
+    # --- what the suites see ---
+
+    @property
+    def public(self) -> PublicFront:
+        if self._front is None:
+            raise RuntimeError("the stack is not up")
+        return self._front
+
+    def service(self, name: str) -> ComposeServiceControl:
+        if name not in self.profile.services:
+            known = ", ".join(self.profile.services)
+            raise KeyError(f"no service {name!r} in this stack (it has {known})")
+        return ComposeServiceControl(self, name)
+
+    def signer(self) -> DiscordSigner:
+        return self.discord
+
+    def secret(self, name: str) -> str:
+        if name not in self._secret_values:
+            known = ", ".join(self._secret_values) or "none"
+            raise KeyError(f"no secret {name!r} in the profile's secrets ({known})")
+        return self._secret_values[name]
+
+    def lifecycle(self) -> list[LifecycleEvent]:
+        with self._lock:
+            return list(self._events)
+
+    def logs(self, service: str) -> str:
+        return self.service(service).logs()
+
+    def failure(self) -> StackFailure | None:
+        """A container that exited unasked and that Docker does not bring back (its restart
+        policy gave up or is "no"). A restart by the policy is the stack's own recovery,
+        as a supervisor's is on the process backend."""
+        with self._lock:
+            if self._failure is not None or self._closing or self.ready_after_s is None:
+                return self._failure
+            for container in self._containers():
+                name = container.labels.get(SERVICE_LABEL, "?")
+                state = container.attrs["State"]
+                if name in self._stopped or state.get("Running") or state.get("Restarting"):
+                    continue
+                code = state.get("ExitCode")
+                self._failure = StackFailure(
+                    service=self._profile_name(name),
+                    exit_status=code,
+                    detail=f"exited after the stack was up, unasked (exit code {code}; "
+                    f"restart policy {container.attrs['HostConfig']['RestartPolicy']['Name']!r})",
+                    log_tail=self._log_tail(container),
+                    at=time.monotonic(),
+                )
+                self.run.record("stack_failure", stack=self.label, service=name, exit_status=code)
+                break
+            return self._failure
+
+    # --- containers ---
+
+    def _containers(self) -> list[Container]:
+        found: list[Container] = self.client.containers.list(
+            all=True, filters={"label": [f"{PROJECT_LABEL}={self.project.name}"]}
+        )
+        return found
+
+    def container(self, compose_name: str) -> Container:
+        found = self.client.containers.list(
+            all=True,
+            filters={
+                "label": [f"{PROJECT_LABEL}={self.project.name}", f"{SERVICE_LABEL}={compose_name}"]
+            },
+        )
+        if not found:
+            raise LookupError(f"no container of service {compose_name} in {self.project.name}")
+        container: Container = found[0]
+        return container
+
+    def _profile_name(self, compose_name: str) -> str:
+        for name in self.profile.services:
+            if self.settings.compose_name(name) == compose_name:
+                return name
+        return compose_name
+
+    def _log_tail(self, container: Container) -> str:
+        with contextlib.suppress(docker.errors.APIError):
+            raw: bytes = container.logs(tail=LOG_TAIL_LINES)
+            return raw.decode("utf-8", errors="replace")
+        return ""
+
+    def host_port(self, service: str, port: str) -> int:
+        container_port = self.settings.settings(service).ports.get(port)
+        if container_port is None:
+            raise ProfileError(f"compose.services.{service}.ports: no container port for {port!r}")
+        return self._host_ports[(self.settings.compose_name(service), container_port)]
+
+    def exec_prefix(self, service: str) -> tuple[str, ...]:
+        if self._inputs is not None and self.profile.services[service].kind == "app":
+            return SECRETS_PREFIX
+        return ()
+
+    def exec_env(self, service: str) -> dict[str, str]:
+        spec = self.profile.services[service]
+        if self._inputs is not None and spec.kind == "postgres":
+            database = spec.database.name if spec.database else "postgres"
+            return {
+                "PGHOST": "127.0.0.1",
+                "PGUSER": "postgres",
+                "PGPASSWORD": self._inputs.superuser_password,
+                "PGDATABASE": database,
+            }
+        return {}
+
+    def redis_password(self, service: str) -> str | None:
+        return self._inputs.redis_password if self._inputs is not None else None
+
+    def url_of(self, service: str, which: str) -> str:
+        endpoint = self.service(service).endpoint()
+        spec = self.profile.services[service]
+        if self._inputs is not None:
+            database = spec.database.name if spec.database else "postgres"
+            user = spec.database.user if spec.database else "postgres"
+            if spec.kind == "postgres":
+                from stackproof.containers.reference import database_url
+
+                if which == "admin_url":
+                    return database_url(
+                        "postgres", self._inputs.superuser_password, database, endpoint.address
+                    )
+                return database_url(user, self._inputs.app_password, database, endpoint.address)
+            if spec.kind == "redis" and which == "connection_url":
+                from stackproof.containers.reference import redis_url
+
+                return redis_url(self._inputs.redis_password, endpoint.address)
+        template = getattr(self.settings.settings(service), which)
+        if template is None:
+            raise CapabilityMissingError(
+                f"the profile gives no {which.replace('_', ' ')} of {service} on compose",
+                enable=f"compose.services.{service}.{which}",
+            )
+        context = {
+            "endpoint": {"host": endpoint.host, "port": endpoint.port, "address": endpoint.address}
+        }
+        return render(template, {**self._placeholders(), **context})
+
+    # --- bringing up ---
+
+    def bring_up(self) -> None:
+        started = time.monotonic()
+        try:
+            self._cleanup.callback(self.ports.release)
+            harness = Harness.current()
+            harness.record("stack", run_id=self.run.run_id, label=self.label)
+            harness.record("compose_project", run_id=self.run.run_id, project=self.project.name)
+            self.run.record("compose_project", stack=self.label, project=self.project.name)
+            ensure_watcher(self.run)
+            self._temp = Path(
+                tempfile.mkdtemp(prefix=f"stackproof-{self.run.run_id}-{self.label}-")
+            )
+            self._temp.chmod(0o700)
+            harness.record("temp_dir", path=str(self._temp))
+            self._cleanup.callback(shutil.rmtree, self._temp, ignore_errors=True)
+            self._cleanup.callback(self._take_down)
+            (self._temp / "tls").mkdir()
+            self._ca = RunCA(self._temp / "tls")
+            self._plan_ports()  # the profile's ports first: the inputs name them
+            plan = self._plan_links()
+            env_file = self._write_inputs(plan)
+            if env_file is not None:
+                self.project = replace(self.project, env_file=env_file)
+            self._config = self._read_config()
+            self._plan_published_ports()
+            override = self._write_override(plan)
+            self.project = replace(self.project, files=(*self.project.files, override))
+            if self.settings.build and self._has_builds():
+                self.project.run("build", timeout_s=1800.0)
+            self._up(plan)
+            self._await_proof()
+        except BaseException:
+            self.tear_down()
+            raise
+        self.ready_after_s = time.monotonic() - started
+        self.run.record("stack_ready", stack=self.label, seconds=round(self.ready_after_s, 3))
+
+    def _read_config(self) -> dict[str, Any]:
+        config = self.project.config()
+        services = services_of(config)
+        missing = [
+            f"{name} (as {self.settings.compose_name(name)!r})"
+            for name in self.profile.services
+            if self.settings.compose_name(name) not in services
+        ]
+        if missing:
+            raise ProfileError(
+                f"compose.file: {self.settings.file} has no service for "
+                f"{', '.join(missing)} of the profile (it has {', '.join(sorted(services))}); "
+                "map them with compose.services.<name>.service"
+            )
+        if PROXY_SERVICE in services:
+            raise ProfileError(f"compose.file: the service name {PROXY_SERVICE} is stackproof's")
+        return config
+
+    def _plan_ports(self) -> None:
+        """Host ports for the profile's ports, and the fault proxy's API."""
+        wanted: list[tuple[str, int]] = []
+        for name in self.profile.services:
+            compose_name = self.settings.compose_name(name)
+            for port in self.profile.services[name].ports:
+                container_port = self.settings.settings(name).ports[port]  # check() made sure
+                wanted.append((compose_name, container_port))
+        unique = list(dict.fromkeys(wanted))
+        numbers = self.ports.allocate(len(unique) + 1)
+        self._host_ports = dict(zip(unique, numbers[:-1], strict=True))
+        self._api_port = numbers[-1]
+
+    def _plan_published_ports(self) -> None:
+        """Host ports for whatever else the files publish: never a fixed one, which two
+        stacks (or another program) could want at once."""
+        more = [
+            (name, int(port["target"]))
+            for name, service in services_of(self._config).items()
+            for port in published_ports(service)
+            if (name, int(port["target"])) not in self._host_ports
+        ]
+        more = list(dict.fromkeys(more))
+        if more:
+            self._host_ports.update(zip(more, self.ports.allocate(len(more)), strict=True))
+        self.run.record(
+            "ports", stack=self.label,
+            ports={f"{s}:{p}": h for (s, p), h in self._host_ports.items()},
+        )  # fmt: skip
+
+    def _plan_links(self) -> ProxyPlan | None:
+        if not self.profile.faults.proxy_links:
+            return None
+        links = []
+        for name, spec in self.profile.services.items():
+            for target in spec.links:
+                target_spec = self.profile.services[target]
+                port = self.settings.settings(target).ports[target_spec.primary_port]
+                links.append(
+                    Link(self.settings.compose_name(name), self.settings.compose_name(target), port)
+                )
+        if not links:
+            return None
+        plan = plan_proxies(links, self.settings.routing)
+        by_profile = {self.settings.compose_name(n): n for n in self.profile.services}
+        self.network = ContainerFaultNetwork(plan, Endpoint(LOOPBACK, self._api_port), by_profile)
+        self._cleanup.callback(self.network.close)
+        for link in plan.links.values():
+            self.run.record(
+                "fault_proxy", stack=self.label, link=link.name, proxy=link.proxy,
+                listen=link.listen.address, upstream=link.upstream.address,
+            )  # fmt: skip
+        return plan
+
+    def _placeholders(self) -> dict[str, Any]:
+        front = self._front
+        return {
+            "secret": self._secret_values,
+            "discord": {"public_key": self.discord.public_key_hex},
+            "public": {
+                "host": self.profile.stack.public_host,
+                "https_authority": front.https_authority if front else "",
+            },
+            "run": {"id": self.run.run_id},
+        }
+
+    def _make_front(self) -> None:
+        public = self.profile.public
+        https = Endpoint(LOOPBACK, self.host_port(public.service, public.https_port))
+        http = Endpoint(LOOPBACK, self.host_port(public.service, public.http_port))
+        assert self._ca is not None
+        self._front = PublicFront(self.profile.stack.public_host, https, http, self._ca.ca_path)
+
+    def _write_inputs(self, plan: ProxyPlan | None) -> Path | None:
+        """The reference stack's inputs, or the profile's secrets and the run's certificate."""
+        assert self._temp is not None and self._ca is not None
+        self._make_front()
+        front = self.public
+
+        def address(source: str, target: str, direct: str) -> str:
+            if plan is None:
+                return direct
+            return plan.address(source, target) if plan.routing == "env" else direct
+
+        if self.settings.inputs == "reference":
+            self._inputs = write_reference_inputs(
+                self._temp / "inputs",
+                profile=self.profile,
+                run=self.run,
+                ca=self._ca,
+                front=(front.https.port, front.http.port if front.http else 0),
+                discord_public_key=self.discord.public_key_hex,
+                images=self.images,
+                address=address,
+            )
+            self._secret_values = {
+                name: self._inputs.secrets[name]
+                for name in self.profile.secrets
+                if name in self._inputs.secrets
+            }
+            self._secret_values |= {
+                name: self.run.secrets.generate(f"secret.{name}")
+                for name in self.profile.secrets
+                if name not in self._secret_values
+            }
+            return self._inputs.env_file
+        self._secret_values = {
+            n: self.run.secrets.generate(f"secret.{n}") for n in self.profile.secrets
+        }
+        if any(self.settings.settings(n).run_ca for n in self.profile.services):
+            settings = self.profile.stack
+            self._ca.issue(
+                "server",
+                settings.certificate_names or [settings.public_host, LOOPBACK],
+                settings.certificate_days,
+            )
+            for path in (self._ca.ca_path.parent).iterdir():
+                path.chmod(0o644)  # the container's own user reads them (a bind mount)
+            self._ca.ca_path.parent.chmod(0o755)
+            self._temp.chmod(0o711)
+        return None
+
+    def _environment(self, plan: ProxyPlan | None) -> dict[str, dict[str, str]]:
+        environment: dict[str, dict[str, str]] = {}
+        if self._inputs is not None:
+            environment.update(self._inputs.environment)
+        for name in self.profile.services:
+            templates = self.settings.settings(name).env
+            if not templates:
+                continue
+            context = {**self._placeholders(), "link": self._link_facts(name, plan)}
+            rendered = {}
+            for key, template in templates.items():
+                try:
+                    rendered[key] = render(template, context)
+                except TemplateError as error:
+                    raise ProfileError(f"compose.services.{name}.env.{key}: {error}") from None
+            environment.setdefault(self.settings.compose_name(name), {}).update(rendered)
+        return environment
+
+    def _link_facts(self, name: str, plan: ProxyPlan | None) -> dict[str, dict[str, str]]:
+        facts = {}
+        source = self.settings.compose_name(name)
+        for target in self.profile.services[name].links:
+            compose_target = self.settings.compose_name(target)
+            port = self.settings.settings(target).ports[self.profile.services[target].primary_port]
+            address = f"{compose_target}:{port}"
+            if plan is not None and plan.routing == "env":
+                address = plan.address(source, compose_target)
+            host, _, number = address.rpartition(":")
+            facts[target] = {"host": host, "port": number, "address": address}
+        return facts
+
+    def _write_override(self, plan: ProxyPlan | None) -> Path:
+        assert self._temp is not None and self._ca is not None
+        extra: dict[str, list[int]] = {}
+        for name in self.profile.services:
+            compose_name = self.settings.compose_name(name)
+            extra[compose_name] = list(self.settings.settings(name).ports.values())
+        run_ca = {
+            self.settings.compose_name(n): self._ca.ca_path.parent
+            for n in self.profile.services
+            if self.settings.settings(n).run_ca
+        }
+        document = build_override(
+            self._config,
+            OverridePlan(
+                run_id=self.run.run_id,
+                label=self.label,
+                host_ports=self._host_ports,
+                extra_ports=extra,
+                proxy=plan,
+                proxy_image=self.proxy_image,
+                proxy_api_port=self._api_port,
+                environment=self._environment(plan),
+                run_ca=run_ca,
+            ),
+        )
+        path = self._temp / "stackproof.override.yml"
+        path.write_text(dumps(document) + "\n", "utf-8")
+        return path
+
+    def _has_builds(self) -> bool:
+        return any("build" in s for s in services_of(self._config).values())
+
+    def _up(self, plan: ProxyPlan | None) -> None:
+        timeout = self.settings.up_timeout_s
+        wait = ["--wait", "--wait-timeout", str(int(timeout))]
+        try:
+            if plan is not None and self.network is not None:
+                self.project.run("up", "--detach", *wait, "--no-deps", PROXY_SERVICE,
+                                 timeout_s=timeout + 30)  # fmt: skip
+                self._await_proxy_api()
+                self.network.create_proxies()
+            for wave in self._waves():
+                for name in wave:
+                    self._note(name, "spawn")
+            self.project.run("up", "--detach", *wait, timeout_s=timeout + 60)
+        except ComposeCommandError as error:
+            raise self._why_up_failed(error) from None
+
+    def _waves(self) -> list[list[str]]:
+        return self.profile.start_order()
+
+    def _await_proxy_api(self) -> None:
+        from stackproof.readiness import HttpStatus
+
+        assert self.network is not None
+        wait_for(
+            HttpStatus(f"{self.network.url}/version", timeout_s=1.0),
+            timeout_s=READY_TIMEOUT_S,
+            what="the fault proxy container",
+            hint=f"see {PROXY_SERVICE}'s log in {self.run.logs_dir(self.label)}",
+            log_tail=lambda: self._log_tail(self.container(PROXY_SERVICE)),
+        )
+
+    def _why_up_failed(self, error: ComposeCommandError) -> ServiceStartError:
+        """Which service did not come up, and its log; a taken port named as such."""
+        if says_address_in_use(error.output):
+            taken = [p for p in self._host_ports.values() if str(p) in error.output]
+            return PortInUseError(self.label, taken or [], port_holders(taken))
+        problems = []
+        with contextlib.suppress(docker.errors.APIError):
+            for container in self._containers():
+                state = container.attrs["State"]
+                health = (state.get("Health") or {}).get("Status")
+                if state.get("Running") and health in (None, "healthy"):
+                    continue
+                name = container.labels.get(SERVICE_LABEL, "?")
+                status = state.get("Status")
+                problems.append(
+                    f"{name}: {status}" + (f", {health}" if health else "")
+                    + f" (exit code {state.get('ExitCode')}); its log ends:\n"
+                    + self._log_tail(container)
+                )  # fmt: skip
+        failure = ServiceStartError(f"stack {self.label!r} did not come up on compose: {error}")
+        for problem in problems:
+            failure.add_note(problem)
+        return failure
+
+    def _readiness(self, name: str) -> AllOf:
+        service = self.service(name)
+        return AllOf((ContainerReady(service), *proof_of(self, name)))
+
+    def _await_proof(self) -> None:
+        for wave in self._waves():
+            for name in wave:
+                self._await_ready(name)
+
+    def _await_ready(self, name: str, by: Actor = "harness") -> None:
+        service = self.service(name)
+        wait_for(
+            self._readiness(name),
+            timeout_s=READY_TIMEOUT_S,
+            what=f"service {name!r} (container of {service.compose_name})",
+            hint=f"see its log in {self.run.logs_dir(self.label)}",
+            log_tail=service.log_tail,
+        )
+        self._note(name, "ready", by)
+
+    def _note(self, name: str, kind: LifecycleKind, by: Actor = "harness") -> None:
+        with self._lock:
+            self._events.append(LifecycleEvent(name, kind, time.monotonic(), by))
+
+    # --- service control ---
+
+    def start_service(self, name: str, *, wait: bool, by: Actor = "harness") -> None:
+        service = self.service(name)
+        with self._lock:
+            if self._closing:
+                raise ServiceStartError(f"{name}: the stack is shutting down")
+            container = service.container()
+            container.reload()
+            if container.attrs["State"].get("Paused"):
+                container.unpause()
+            elif not container.attrs["State"].get("Running"):
+                container.start()
+            self._stopped.discard(service.compose_name)
+            self._note(name, "spawn", by)
+        if wait:
+            self._await_ready(name, by)
+
+    def stop_service(self, name: str, by: Actor = "harness") -> None:
+        service = self.service(name)
+        with self._lock:
+            self._stopped.add(service.compose_name)
+        service.container().stop(timeout=STOP_TIMEOUT_S)
+        self._note(name, "stop", by)
+
+    def kill_service(self, name: str, by: Actor = "harness") -> None:
+        service = self.service(name)
+        container = service.container()
+        container.reload()
+        pid = int(container.attrs["State"].get("Pid") or 0)
+        if pid > 1 and os.geteuid() == 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        else:  # not root: the engine kills it, and its restart policy counts that as a stop
+            with self._lock:
+                self._stopped.add(service.compose_name)
+            container.kill(signal="SIGKILL")
+        self._note(name, "kill", by)
+
+    # --- tearing down ---
+
+    def _save_logs(self) -> None:
+        folder = self.run.logs_dir(self.label)
+        with contextlib.suppress(docker.errors.APIError, OSError):
+            for container in self._containers():
+                name = container.labels.get(SERVICE_LABEL, container.name)
+                raw: bytes = container.logs(stdout=True, stderr=True, timestamps=True)
+                (folder / f"{name}.log").write_bytes(raw)
+
+    def _take_down(self) -> None:
+        self._save_logs()
+        try:
+            self.project.run(
+                "down", "--volumes", "--remove-orphans", "--timeout", str(DOWN_TIMEOUT_S),
+                timeout_s=120.0, check=False,
+            )  # fmt: skip
+        finally:
+            # Whatever Compose left (an object it no longer knew): by the stack's label.
+            mine = [
+                item
+                for item in run_objects(self.client, self.run.run_id)
+                if self._is_mine(item.kind, item.id)
+            ]
+            if problems := remove_objects(self.client, mine):
+                self.run.record("left_objects", stack=self.label, problems=problems)
+
+    def _is_mine(self, kind: str, object_id: str) -> bool:
+        getters: dict[str, Callable[[str], Any]] = {
+            "container": self.client.containers.get,
+            "network": self.client.networks.get,
+            "volume": self.client.volumes.get,
+        }
+        if kind not in getters:
+            return False
+        with contextlib.suppress(docker.errors.NotFound):
+            found = getters[kind](object_id)
+            return bool(
+                (
+                    found.attrs.get("Labels") or found.attrs.get("Config", {}).get("Labels") or {}
+                ).get(STACK_LABEL)
+                == self.label
+            )
+        return False
+
+    def tear_down(self) -> None:
+        with deferred_interrupts():
+            with self._lock:
+                self._closing = True
+            self._cleanup.close()
+            self.run.record("stack_down", stack=self.label)
+
+
+def iter_labels(run_id: str) -> Iterator[str]:
+    yield f"{labels.RUN}={run_id}"
