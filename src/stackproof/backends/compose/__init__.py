@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import docker
 
@@ -75,6 +76,8 @@ class ComposeBackend(Backend):
         if (settings.inputs == "reference" or settings.build_images) and profile.stack.root is None:
             raise ProfileError("stack.root: the reference inputs and images need the stack tree")
 
+    _built: ClassVar[dict[tuple[str, str, bool], dict[str, str]]] = {}
+
     def _images(
         self, client: docker.DockerClient, profile: Profile, run: RunContext
     ) -> dict[str, str]:
@@ -86,13 +89,17 @@ class ComposeBackend(Backend):
         sources = images.ImageSources.at(
             PROJECT_ROOT, profile.stack.root if settings.build_images else None
         )
+        key = (run.run_id, str(profile.stack.root), settings.build_images)
+        if key in self._built:  # once per run: every stack of a run has the same images
+            return self._built[key]
         built = images.build_images(
             client,
             sources,
             images.BuildSettings(run_id=run.run_id, log_dir=run.run_dir / "logs" / "images"),
             names=names,
         )
-        return built.env()
+        self._built[key] = built.env()
+        return self._built[key]
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ComposeStack]:

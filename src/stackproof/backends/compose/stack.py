@@ -83,7 +83,6 @@ from stackproof.tls_ca import RunCA
 
 LOOPBACK = "127.0.0.1"
 STOP_TIMEOUT_S = 10
-DOWN_TIMEOUT_S = 5
 READY_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 30
 SERVICE_LABEL = "com.docker.compose.service"
@@ -256,6 +255,7 @@ class ComposeStack(Stack):
         self._failure: StackFailure | None = None
         self._closing = False
         self._secret_values: dict[str, str] = {}
+        self.phase_seconds: dict[str, float] = {}  # from the start of bring-up (figures)
 
     # --- what the suites see ---
 
@@ -402,7 +402,7 @@ class ComposeStack(Stack):
     # --- bringing up ---
 
     def bring_up(self) -> None:
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         try:
             self._cleanup.callback(self.ports.release)
             harness = Harness.current()
@@ -430,13 +430,19 @@ class ComposeStack(Stack):
             self.project = replace(self.project, files=(*self.project.files, override))
             if self.settings.build and self._has_builds():
                 self.project.run("build", timeout_s=1800.0)
+            self._phase("prepared", started)
             self._up(plan)
+            self._phase("up", started)
             self._await_proof()
+            self._phase("proved", started)
         except BaseException:
             self.tear_down()
             raise
         self.ready_after_s = time.monotonic() - started
         self.run.record("stack_ready", stack=self.label, seconds=round(self.ready_after_s, 3))
+
+    def _phase(self, name: str, started: float) -> None:
+        self.phase_seconds[name] = round(time.monotonic() - started, 3)
 
     def _read_config(self) -> dict[str, Any]:
         config = self.project.config()
@@ -646,10 +652,11 @@ class ComposeStack(Stack):
         wait = ["--wait", "--wait-timeout", str(int(timeout))]
         try:
             if plan is not None and self.network is not None:
-                self.project.run("up", "--detach", *wait, "--no-deps", PROXY_SERVICE,
-                                 timeout_s=timeout + 30)  # fmt: skip
+                # Its API answering is the proof (polled here, not at its health interval).
+                self.project.run("up", "--detach", "--no-deps", PROXY_SERVICE, timeout_s=timeout)
                 self._await_proxy_api()
                 self.network.create_proxies()
+                self._phase("proxies", self._started)
             for wave in self._waves():
                 for name in wave:
                     self._note(name, "spawn")
@@ -773,7 +780,9 @@ class ComposeStack(Stack):
         self._save_logs()
         try:
             self.project.run(
-                "down", "--volumes", "--remove-orphans", "--timeout", str(DOWN_TIMEOUT_S),
+                # No grace: everything goes (a Python PID 1 without a SIGTERM handler would
+                # sit out the whole grace period).
+                "down", "--volumes", "--remove-orphans", "--timeout", "0",
                 timeout_s=120.0, check=False,
             )  # fmt: skip
         finally:
