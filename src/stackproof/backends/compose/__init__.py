@@ -21,6 +21,7 @@ from stackproof.backends.compose.stack import ComposeStack
 from stackproof.containers import engine, images
 from stackproof.errors import BackendUnavailableError, ProfileError
 from stackproof.leftovers.clean import clean_once
+from stackproof.leftovers.harness import Harness
 from stackproof.ports import PortInUseError
 from stackproof.profile import Profile
 from stackproof.profile.compose import ComposeSettings
@@ -95,7 +96,11 @@ class ComposeBackend(Backend):
         built = images.build_images(
             client,
             sources,
-            images.BuildSettings(run_id=run.run_id, log_dir=run.run_dir / "logs" / "images"),
+            images.BuildSettings(
+                run_id=run.run_id,
+                harness_id=Harness.current().id,
+                log_dir=run.run_dir / "logs" / "images",
+            ),
             names=names,
         )
         self._built[key] = built.env()

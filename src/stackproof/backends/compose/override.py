@@ -38,6 +38,7 @@ HARDENED = {
 @dataclass
 class OverridePlan:
     run_id: str
+    harness_id: str
     label: str
     host_ports: Mapping[tuple[str, int], int]  # (compose service, container port) -> host
     extra_ports: Mapping[str, list[int]]  # container ports to publish that the file does not
@@ -49,7 +50,7 @@ class OverridePlan:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {**labels.run_labels(self.run_id), STACK_LABEL: self.label}
+        return {**labels.run_labels(self.run_id, self.harness_id), STACK_LABEL: self.label}
 
 
 def _ports(plan: OverridePlan, name: str, service: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -23,9 +23,11 @@ TAIL_CHARS = 3000
 PROJECT_NAME = re.compile(r"[^a-z0-9_-]+")
 
 
-def project_name(run_id: str, label: str) -> str:
-    """A compose project name of the run and the stack: lower case, at most 63 characters."""
-    name = PROJECT_NAME.sub("-", f"spf-{run_id}-{label}".lower()).strip("-_")
+def project_name(run_id: str, label: str, harness_id: str) -> str:
+    """A compose project name of the harness, the run and the stack: lower case, at most 63
+    characters; unique even where run IDs repeat (the harness ID's random part)."""
+    token = harness_id.rsplit("-", 1)[-1]
+    name = PROJECT_NAME.sub("-", f"spf-{token}-{run_id}-{label}".lower()).strip("-_")
     return name[:63].rstrip("-_")
 
 

@@ -232,7 +232,7 @@ class ComposeStack(Stack):
         self.ports = PortAllocator(f"{run.run_id}/{label}", avoid=avoid)
         self.project = ComposeProject(
             tuple(compose),
-            project_name(run.run_id, label),
+            project_name(run.run_id, label, Harness.current().id),
             (settings.file, *settings.overrides),
             settings.env_file,
             settings.file.parent,
@@ -630,6 +630,7 @@ class ComposeStack(Stack):
             self._config,
             OverridePlan(
                 run_id=self.run.run_id,
+                harness_id=Harness.current().id,
                 label=self.label,
                 host_ports=self._host_ports,
                 extra_ports=extra,
@@ -789,7 +790,7 @@ class ComposeStack(Stack):
             # Whatever Compose left (an object it no longer knew): by the stack's label.
             mine = [
                 item
-                for item in run_objects(self.client, self.run.run_id)
+                for item in run_objects(self.client, self.run.run_id, Harness.current().id)
                 if self._is_mine(item.kind, item.id)
             ]
             if problems := remove_objects(self.client, mine):

@@ -11,6 +11,7 @@ import atexit
 import threading
 
 from stackproof.containers.watcher import Watcher
+from stackproof.leftovers.harness import Harness
 from stackproof.run import RunContext
 
 _watchers: dict[str, Watcher] = {}
@@ -21,7 +22,8 @@ def ensure_watcher(run: RunContext) -> Watcher:
     with _guard:
         watcher = _watchers.get(run.run_id)
         if watcher is None:
-            watcher = Watcher(run.run_id, run.run_dir / "logs" / "container-watcher.log").start()
+            log = run.run_dir / "logs" / "container-watcher.log"
+            watcher = Watcher(run.run_id, log, Harness.current().id).start()
             _watchers[run.run_id] = watcher
             atexit.register(watcher.stop)
             run.record("container_watcher", pid=watcher.pid)
