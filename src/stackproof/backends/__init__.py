@@ -66,7 +66,7 @@ def select_backend(requested: str) -> tuple[Backend, str]:
     """The backend to use and why it was chosen (the report states the reason)."""
     if requested != AUTO:
         return _chosen(requested, f"{requested}: requested")
-    from stackproof.containers.engine import engine_status  # the docker SDK, only for auto
+    from stackproof.containers.engine import engine_status  # noqa: PLC0415 - auto only: the SDK
 
     engine = engine_status()
     if engine.available:

@@ -66,6 +66,10 @@ class ComposeService(_Strict):
 class ComposeSettings(_Strict):
     file: Path = Field(description="the compose file, relative to the profile")
     overrides: list[Path] = Field(default_factory=list, description="more files, in order")
+    stack_overrides: list[Path] = Field(
+        default_factory=list,
+        description="more files after those, relative to stack.root (a mutant puts its own there)",
+    )
     env_file: Path | None = Field(default=None, description="the compose file's variables")
     inputs: Inputs = Field(
         default="none",
@@ -93,16 +97,19 @@ class ComposeSettings(_Strict):
     def settings(self, service: str) -> ComposeService:
         return self.services.get(service) or ComposeService()
 
-    def resolved(self, base: Path) -> ComposeSettings:
-        """The same settings with every path made absolute against `base`."""
+    def resolved(self, base: Path, stack_root: Path | None = None) -> ComposeSettings:
+        """The same settings with every path made absolute against `base` (the stack's
+        overrides against `stack_root`, after the others)."""
 
-        def absolute(path: Path) -> Path:
-            return path if path.is_absolute() else (base / path).resolve()
+        def absolute(path: Path, against: Path = base) -> Path:
+            return path if path.is_absolute() else (against / path).resolve()
 
+        in_stack = [absolute(p, stack_root or base) for p in self.stack_overrides]
         return self.model_copy(
             update={
                 "file": absolute(self.file),
-                "overrides": [absolute(p) for p in self.overrides],
+                "overrides": [absolute(p) for p in self.overrides] + in_stack,
+                "stack_overrides": [],
                 "env_file": absolute(self.env_file) if self.env_file else None,
             }
         )

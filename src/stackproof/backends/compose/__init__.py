@@ -39,7 +39,7 @@ def settings_of(profile: Profile) -> ComposeSettings:
             "add one (see profiles/reference.toml), or use --backend=process"
         )
     base = profile.source.parent if profile.source is not None else Path.cwd()
-    return profile.compose.resolved(base)
+    return profile.compose.resolved(base, profile.stack.root)
 
 
 class ComposeBackend(Backend):

@@ -115,7 +115,8 @@ def build_override(config: Mapping[str, Any], plan: OverridePlan) -> dict[str, A
 
 
 def _proxy_service(plan: OverridePlan) -> dict[str, Any]:
-    assert plan.proxy_image is not None and plan.proxy_api_port is not None
+    assert plan.proxy_image is not None
+    assert plan.proxy_api_port is not None
     return {
         "image": plan.proxy_image,
         "pull_policy": "never",  # nothing is pulled here: the image is built or named
@@ -127,7 +128,7 @@ def _proxy_service(plan: OverridePlan) -> dict[str, Any]:
                 "host_ip": LOOPBACK,
                 "protocol": "tcp",
             }
-        ],  # fmt: skip
+        ],
         "networks": {"default": {}},
         **HARDENED,
     }

@@ -47,7 +47,7 @@ class NetworkPartitions:
                 for name, network in networks.items():
                     aliases = [
                         a for a in (attached[name].get("Aliases") or [])
-                        if not container.id.startswith(a)
+                        if not str(container.id).startswith(a)
                     ]  # fmt: skip
                     try:
                         network.connect(container, aliases=aliases)

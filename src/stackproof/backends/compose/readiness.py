@@ -69,18 +69,21 @@ def proof_of(stack: ComposeStack, name: str) -> list[Condition]:
             else:
                 conditions.append(TcpPort(endpoint.host, endpoint.port))
         return conditions
+    return [_own_answer(stack, name)]
+
+
+def _own_answer(stack: ComposeStack, name: str) -> Condition:
+    spec = stack.profile.services[name]
+    control = stack.service(name)
     endpoint = control.endpoint()
+    accepts = TcpPort(endpoint.host, endpoint.port)  # where nothing better is known
     if spec.kind == "postgres":
         try:
-            return [AcceptsQueries(control.admin_url(), endpoint)]
+            return AcceptsQueries(control.admin_url(), endpoint)
         except CapabilityMissingError:
-            return [TcpPort(endpoint.host, endpoint.port)]
+            return accepts
     if spec.kind == "redis":
         password = stack.redis_password(name)
-        if password is not None:
-            return [AnswersPing(endpoint, password)]
-        return [TcpPort(endpoint.host, endpoint.port)]
+        return accepts if password is None else AnswersPing(endpoint, password)
     path = spec.health.readiness or spec.health.liveness
-    if path is None:
-        return [TcpPort(endpoint.host, endpoint.port)]
-    return [HttpStatus(endpoint.url(path=path), verify=False)]
+    return accepts if path is None else HttpStatus(endpoint.url(path=path), verify=False)

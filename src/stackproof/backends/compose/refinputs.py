@@ -83,7 +83,10 @@ def write_reference_inputs(
             "ANILIST_URL": f"http://{address(app, 'anilist', 'anilist:8000')}",
             "SENTRY_DSN": f"http://{SENTRY_PUBLIC_KEY}@{sentry}/1",
         }
-    https, http = front
+    if (front_link := address("nginx", "auth", "auth:8000")) != "auth:8000":
+        # The front reaches the service through the fault proxy: that is its peer.
+        environment["auth"]["TRUSTED_PROXIES"] = f"nginx,{front_link.rpartition(':')[0]}"
+    https = front[0]
     authority = host if https == 443 else f"{host}:{https}"
     links = {app: address("nginx", app, f"{app}:8000") for app in APPS}
     template = _nginx_template(profile)

@@ -34,8 +34,10 @@ import docker.errors
 from docker.models.containers import Container
 
 from stackproof.backends.base import ServiceControl, Stack
+from stackproof.backends.compose.host import ComposeHost, secret_files
 from stackproof.backends.compose.network import (
     PROXY_SERVICE,
+    UPSTREAM_PREFIX,
     ContainerFaultNetwork,
     Link,
     ProxyPlan,
@@ -69,6 +71,7 @@ from stackproof.backends.values import (
 )
 from stackproof.containers import labels
 from stackproof.containers.engine import remove_objects, run_objects
+from stackproof.containers.reference import database_url, redis_url
 from stackproof.errors import CapabilityMissingError, ProfileError, ServiceStartError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.leftovers.harness import Harness
@@ -76,7 +79,7 @@ from stackproof.ports import PortAllocator, PortInUseError, port_holders, says_a
 from stackproof.profile import Profile
 from stackproof.profile.compose import ComposeSettings
 from stackproof.profile.template import TemplateError, render
-from stackproof.readiness import AllOf, wait_for
+from stackproof.readiness import AllOf, HttpStatus, wait_for
 from stackproof.run import RunContext
 from stackproof.signals import deferred_interrupts
 from stackproof.tls_ca import RunCA
@@ -85,6 +88,12 @@ LOOPBACK = "127.0.0.1"
 STOP_TIMEOUT_S = 10
 READY_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 30
+# Docker publishes a port on 127.0.0.1 through its userland proxy (docker-proxy), which
+# connects to the container from its own address: every client looks like one to the front.
+USERLAND_PROXY = (
+    "Docker's userland proxy (docker-proxy) forwards the published port, connecting from the "
+    "network's gateway, so every client of the harness arrives from one address"
+)
 SERVICE_LABEL = "com.docker.compose.service"
 PROJECT_LABEL = "com.docker.compose.project"
 
@@ -125,7 +134,7 @@ class ComposeServiceControl(ServiceControl):
         state = container.attrs["State"]
         if not state.get("Running") or state.get("Restarting"):
             return None
-        return f"container {container.id[:12]} started {state['StartedAt']}"
+        return f"container {str(container.id)[:12]} started {state['StartedAt']}"
 
     def restart_record(self) -> list[dict[str, Any]]:
         try:
@@ -180,7 +189,7 @@ class ComposeServiceControl(ServiceControl):
             )
         flags = [f"--env={k}={v}" for k, v in env.items()]
         return subprocess.run(
-            [docker_cli, "exec", *flags, container.id, *command],
+            [docker_cli, "exec", *flags, str(container.id), *command],
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -312,7 +321,52 @@ class ComposeStack(Stack):
                 break
             return self._failure
 
+    def host(self) -> ComposeHost:
+        """The Docker engine's host as the stack's containers show it (`host.py`)."""
+        return ComposeHost(self)
+
     # --- containers ---
+
+    def all_containers(self) -> list[Container]:
+        return self._containers()
+
+    def container_addresses(self) -> list[str]:
+        """Every name and address a container of the project answers to on its networks."""
+        found: set[str] = set()
+        for container in self._containers():
+            for network in (container.attrs["NetworkSettings"].get("Networks") or {}).values():
+                found.update(network.get("Aliases") or [])
+                found.update(a for a in (network.get("IPAddress"),) if a)
+            found.add(container.labels.get(SERVICE_LABEL, ""))
+        found.discard("")
+        return sorted(found)
+
+    def reach(self, host: str, port: int) -> Endpoint:
+        """Where the harness reaches `host:port` as a container reaches it."""
+        if self.network is not None:
+            for link in self.network.links.values():
+                if (link.listen.host, link.listen.port) == (host, port):
+                    host, port = link.upstream.host, link.upstream.port
+                    break
+        host = host.removeprefix(UPSTREAM_PREFIX)
+        if (host, port) in self._host_ports:
+            return Endpoint(LOOPBACK, self._host_ports[(host, port)])
+        raise CapabilityMissingError(
+            f"{host}:{port} is not published on this host by the stack's containers",
+            enable=f"compose.services.<{host}>.ports naming {port}",
+        )
+
+    def secret_environment(self, compose_name: str) -> dict[str, str]:
+        """The secrets a reference image's `with-secrets` puts in the environment."""
+        if self._inputs is None:
+            return {}
+        service = services_of(self._config).get(compose_name, {})
+        files = secret_files(service, self._config.get("secrets") or {})
+        return {
+            target.upper(): path.read_text("utf-8").strip()
+            for target, path in files.items()
+            if path.is_file()
+        }
 
     def _containers(self) -> list[Container]:
         found: list[Container] = self.client.containers.list(
@@ -377,16 +431,12 @@ class ComposeStack(Stack):
             database = spec.database.name if spec.database else "postgres"
             user = spec.database.user if spec.database else "postgres"
             if spec.kind == "postgres":
-                from stackproof.containers.reference import database_url
-
                 if which == "admin_url":
                     return database_url(
                         "postgres", self._inputs.superuser_password, database, endpoint.address
                     )
                 return database_url(user, self._inputs.app_password, database, endpoint.address)
             if spec.kind == "redis" and which == "connection_url":
-                from stackproof.containers.reference import redis_url
-
                 return redis_url(self._inputs.redis_password, endpoint.address)
         template = getattr(self.settings.settings(service), which)
         if template is None:
@@ -533,11 +583,14 @@ class ComposeStack(Stack):
         https = Endpoint(LOOPBACK, self.host_port(public.service, public.https_port))
         http = Endpoint(LOOPBACK, self.host_port(public.service, public.http_port))
         assert self._ca is not None
-        self._front = PublicFront(self.profile.stack.public_host, https, http, self._ca.ca_path)
+        self._front = PublicFront(
+            self.profile.stack.public_host, https, http, self._ca.ca_path, USERLAND_PROXY
+        )
 
     def _write_inputs(self, plan: ProxyPlan | None) -> Path | None:
         """The reference stack's inputs, or the profile's secrets and the run's certificate."""
-        assert self._temp is not None and self._ca is not None
+        assert self._temp is not None
+        assert self._ca is not None
         self._make_front()
         front = self.public
 
@@ -616,7 +669,8 @@ class ComposeStack(Stack):
         return facts
 
     def _write_override(self, plan: ProxyPlan | None) -> Path:
-        assert self._temp is not None and self._ca is not None
+        assert self._temp is not None
+        assert self._ca is not None
         extra: dict[str, list[int]] = {}
         for name in self.profile.services:
             compose_name = self.settings.compose_name(name)
@@ -653,8 +707,11 @@ class ComposeStack(Stack):
         wait = ["--wait", "--wait-timeout", str(int(timeout))]
         try:
             if plan is not None and self.network is not None:
-                # Its API answering is the proof (polled here, not at its health interval).
-                self.project.run("up", "--detach", "--no-deps", PROXY_SERVICE, timeout_s=timeout)
+                # The proxy, and beside it whatever needs no proxied link (databases, say):
+                # the proxy's API answering is its proof, polled here, not at its health
+                # interval; the rest start once every proxy is there.
+                first = [PROXY_SERVICE, *self._needing_no_proxy(plan)]
+                self.project.run("up", "--detach", *first, timeout_s=timeout)
                 self._await_proxy_api()
                 self.network.create_proxies()
                 self._phase("proxies", self._started)
@@ -665,12 +722,23 @@ class ComposeStack(Stack):
         except ComposeCommandError as error:
             raise self._why_up_failed(error) from None
 
+    def _needing_no_proxy(self, plan: ProxyPlan) -> list[str]:
+        """Compose services that are no source of a proxied link, nor depend on one."""
+        services = services_of(self._config)
+        sources = {link.source for link in plan.links.values()}
+
+        def needs(name: str, seen: frozenset[str] = frozenset()) -> bool:
+            if name in sources:
+                return True
+            depends = services.get(name, {}).get("depends_on") or {}
+            return any(needs(d, seen | {name}) for d in depends if d not in seen)
+
+        return sorted(name for name in services if not needs(name))
+
     def _waves(self) -> list[list[str]]:
         return self.profile.start_order()
 
     def _await_proxy_api(self) -> None:
-        from stackproof.readiness import HttpStatus
-
         assert self.network is not None
         wait_for(
             HttpStatus(f"{self.network.url}/version", timeout_s=1.0),
