@@ -55,6 +55,7 @@ def write_reference_inputs(
     discord_public_key: str,
     images: Mapping[str, str],
     address: Callable[[str, str, str], str],  # (source, target, direct address) -> address
+    browser_anilist_url: str,  # where the harness, as the browser, reaches the AniList fake
 ) -> ReferenceStackInputs:
     host = profile.stack.public_host
     database = profile.services["postgres"].database
@@ -95,6 +96,7 @@ def write_reference_inputs(
         **images,
         "DISCORD_PUBLIC_KEY": discord_public_key,
         "PUBLIC_HTTPS_AUTHORITY": authority,
+        "ANILIST_AUTHORIZE_URL": browser_anilist_url,
         "DB_NAME": db_name,
         "DB_USER": db_user,
         "SENTRY_PUBLIC_KEY": SENTRY_PUBLIC_KEY,

@@ -34,6 +34,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from stackproof.backends.base import ServiceControl, Stack
+from stackproof.backends.compose import oneoff
 from stackproof.backends.compose.host import ComposeHost, secret_files
 from stackproof.backends.compose.network import (
     PROXY_SERVICE,
@@ -68,6 +69,7 @@ from stackproof.backends.values import (
     LifecycleKind,
     PublicFront,
     StackFailure,
+    TrialStart,
 )
 from stackproof.containers import labels
 from stackproof.containers.engine import remove_objects, run_objects
@@ -209,6 +211,18 @@ class ComposeServiceControl(ServiceControl):
         except (LookupError, docker.errors.APIError):
             return ""
         return raw.decode("utf-8", errors="replace")
+
+    def trial_start(
+        self,
+        env: Mapping[str, str | None],
+        timeout_s: float | None = None,
+        while_ready: Callable[[], None] | None = None,
+    ) -> TrialStart:
+        """A one-off container of the service with `env` changed (`oneoff.py`)."""
+        return oneoff.trial_start(self._stack, self, env, timeout_s or READY_TIMEOUT_S, while_ready)
+
+    def run_once(self, *, without_env: Sequence[str], timeout_s: float) -> tuple[int | None, str]:
+        return oneoff.run_once(self._stack, self, without_env, timeout_s)
 
     def admin_url(self) -> str:
         return self._stack.url_of(self.name, "admin_url")
@@ -609,6 +623,7 @@ class ComposeStack(Stack):
                 discord_public_key=self.discord.public_key_hex,
                 images=self.images,
                 address=address,
+                browser_anilist_url=Endpoint(LOOPBACK, self.host_port("anilist", "http")).url(),
             )
             self._secret_values = {
                 name: self._inputs.secrets[name]
@@ -771,6 +786,22 @@ class ComposeStack(Stack):
         for problem in problems:
             failure.add_note(problem)
         return failure
+
+    def proof(self, name: str) -> AllOf:
+        """What proves the service answers on its published ports (no container state)."""
+        return AllOf(tuple(proof_of(self, name)))
+
+    def scratch(self, name: str) -> Path:
+        assert self._temp is not None
+        return self._temp / name
+
+    def service_command(self, compose_name: str) -> list[str]:
+        """The command the service's container runs (the file's, else the image's)."""
+        command = services_of(self._config).get(compose_name, {}).get("command")
+        if command:
+            return [str(part) for part in command]
+        attrs = self.container(compose_name).attrs
+        return [str(part) for part in attrs["Config"].get("Cmd") or []]
 
     def _readiness(self, name: str) -> AllOf:
         service = self.service(name)
