@@ -1,8 +1,9 @@
 """The one file stackproof adds to a compose project: never an edit of the user's files.
 
 It labels every service, network and volume with the run (and the stack), publishes every
-port the files publish on a port of the run's allocator (on the address the file names:
-a file that publishes on 0.0.0.0 still does, and the host suite says so), adds the fault
+port the files publish on a port of the stack's own loopback address where the file
+pins a port on loopback, else on a port of the run's allocator (on the address the file
+names: a file that publishes on 0.0.0.0 still does, and the host suite says so), adds the fault
 proxy, reroutes the links (`network.py`), sets the environment the profile renders, and
 mounts the run's certificate where the profile asks. Fixed container names are reset, so
 two stacks of one file can run side by side.
@@ -22,7 +23,7 @@ from stackproof.backends.compose.network import (
     upstream_alias,
     upstream_network,
 )
-from stackproof.backends.compose.project import published_ports, services_of
+from stackproof.backends.compose.project import services_of
 from stackproof.backends.compose.yamldoc import override, reset
 from stackproof.containers import labels
 
@@ -40,8 +41,8 @@ class OverridePlan:
     run_id: str
     harness_id: str
     label: str
-    host_ports: Mapping[tuple[str, int], int]  # (compose service, container port) -> host
-    extra_ports: Mapping[str, list[int]]  # container ports to publish that the file does not
+    # (compose service, container port) -> (host address, host port)
+    bindings: Mapping[tuple[str, int], tuple[str, int]]
     proxy: ProxyPlan | None = None
     proxy_image: str | None = None
     proxy_api_port: int | None = None
@@ -53,27 +54,12 @@ class OverridePlan:
         return {**labels.run_labels(self.run_id, self.harness_id), STACK_LABEL: self.label}
 
 
-def _ports(plan: OverridePlan, name: str, service: Mapping[str, Any]) -> list[dict[str, Any]]:
-    ports = []
-    seen: set[int] = set()
-    for port in published_ports(dict(service)):
-        target = int(port["target"])
-        seen.add(target)
-        ports.append(
-            {
-                "target": target,
-                "published": str(plan.host_ports[(name, target)]),
-                "host_ip": port.get("host_ip") or "",
-                "protocol": port.get("protocol") or "tcp",
-            }
-        )
-    for target in plan.extra_ports.get(name, []):
-        if target not in seen:
-            ports.append(
-                {"target": target, "published": str(plan.host_ports[(name, target)]),
-                 "host_ip": LOOPBACK, "protocol": "tcp"}
-            )  # fmt: skip
-    return ports
+def _ports(plan: OverridePlan, name: str) -> list[dict[str, Any]]:
+    return [
+        {"target": target, "published": str(port), "host_ip": address, "protocol": "tcp"}
+        for (service, target), (address, port) in plan.bindings.items()
+        if service == name
+    ]
 
 
 def build_override(config: Mapping[str, Any], plan: OverridePlan) -> dict[str, Any]:
@@ -82,7 +68,7 @@ def build_override(config: Mapping[str, Any], plan: OverridePlan) -> dict[str, A
     for name, service in services_of(dict(config)).items():
         entry: dict[str, Any] = {
             "labels": plan.labels,
-            "ports": override(_ports(plan, name, service)),
+            "ports": override(_ports(plan, name)),
         }
         if service.get("container_name"):
             entry["container_name"] = reset()

@@ -22,6 +22,7 @@ from stackproof.tls_ca import RunCA
 
 SENTRY_PUBLIC_KEY = "5f0c0ffee0ddba11ab1e5ca1ab1ec0de"  # the reference profile's
 APPS = ("auth", "bot")
+FRONT_PORTS = {"HTTPS_PORT": 8443, "HTTP_PORT": 8080}
 # The Python services' image: `with-secrets` puts the secret files in the environment.
 SECRETS_PREFIX = ("with-secrets",)
 
@@ -51,7 +52,6 @@ def write_reference_inputs(
     profile: Profile,
     run: RunContext,
     ca: RunCA,
-    front: tuple[int, int],  # host ports: https, http
     discord_public_key: str,
     images: Mapping[str, str],
     address: Callable[[str, str, str], str],  # (source, target, direct address) -> address
@@ -87,14 +87,16 @@ def write_reference_inputs(
     if (front_link := address("nginx", "auth", "auth:8000")) != "auth:8000":
         # The front reaches the service through the fault proxy: that is its peer.
         environment["auth"]["TRUSTED_PROXIES"] = f"nginx,{front_link.rpartition(':')[0]}"
-    https = front[0]
-    authority = host if https == 443 else f"{host}:{https}"
+    # The file's own front ports, pinned: the stack publishes them as they are, on an
+    # address of its own (`addresses.py`), so the front's public authority is known now.
+    authority = f"{host}:{FRONT_PORTS['HTTPS_PORT']}"
     links = {app: address("nginx", app, f"{app}:8000") for app in APPS}
     template = _nginx_template(profile)
     conf = reference.render_nginx_conf(template, host, authority, links)
     variables = {
         **images,
         "DISCORD_PUBLIC_KEY": discord_public_key,
+        **{name: str(port) for name, port in FRONT_PORTS.items()},
         "PUBLIC_HTTPS_AUTHORITY": authority,
         "ANILIST_AUTHORIZE_URL": browser_anilist_url,
         "DB_NAME": db_name,

@@ -35,6 +35,7 @@ from docker.models.containers import Container
 
 from stackproof.backends.base import ServiceControl, Stack
 from stackproof.backends.compose import oneoff
+from stackproof.backends.compose.addresses import AddressLease, lease_address
 from stackproof.backends.compose.host import ComposeHost, secret_files
 from stackproof.backends.compose.network import (
     PROXY_SERVICE,
@@ -115,7 +116,7 @@ class ComposeServiceControl(ServiceControl):
         wanted = port or spec.primary_port
         if wanted not in spec.ports:
             raise KeyError(f"service {self.name} has no port {wanted!r} (it has {spec.ports})")
-        return Endpoint(LOOPBACK, self._stack.host_port(self.name, wanted))
+        return self._stack.published(self.name, wanted)
 
     def container(self) -> Container:
         return self._stack.container(self.compose_name)
@@ -266,7 +267,10 @@ class ComposeStack(Stack):
         self.ready_after_s: float | None = None
         self.notes: list[str] = []
         self._cleanup = ExitStack()
-        self._host_ports: dict[tuple[str, int], int] = {}
+        # (compose service, container port) -> (host address, host port) it is published on
+        self._bindings: dict[tuple[str, int], tuple[str, int]] = {}
+        self._allocated: dict[tuple[str, int], int] = {}
+        self.address: AddressLease | None = None
         self._front: PublicFront | None = None
         self._inputs: ReferenceStackInputs | None = None
         self._config: dict[str, Any] = {}
@@ -363,8 +367,8 @@ class ComposeStack(Stack):
                     host, port = link.upstream.host, link.upstream.port
                     break
         host = host.removeprefix(UPSTREAM_PREFIX)
-        if (host, port) in self._host_ports:
-            return Endpoint(LOOPBACK, self._host_ports[(host, port)])
+        if (host, port) in self._bindings:
+            return self._reachable(*self._bindings[(host, port)])
         raise CapabilityMissingError(
             f"{host}:{port} is not published on this host by the stack's containers",
             enable=f"compose.services.<{host}>.ports naming {port}",
@@ -412,11 +416,20 @@ class ComposeStack(Stack):
             return raw.decode("utf-8", errors="replace")
         return ""
 
-    def host_port(self, service: str, port: str) -> int:
+    def published(self, service: str, port: str) -> Endpoint:
+        """Where the harness reaches the profile's port `port` of `service` (on loopback:
+        a port published on every address is reached at 127.0.0.1)."""
         container_port = self.settings.settings(service).ports.get(port)
         if container_port is None:
             raise ProfileError(f"compose.services.{service}.ports: no container port for {port!r}")
-        return self._host_ports[(self.settings.compose_name(service), container_port)]
+        key = (self.settings.compose_name(service), container_port)
+        if key in self._bindings:
+            return self._reachable(*self._bindings[key])
+        return Endpoint(LOOPBACK, self._allocated[key])  # before the file is read
+
+    @staticmethod
+    def _reachable(address: str, port: int) -> Endpoint:
+        return Endpoint(address if address.startswith("127.") else LOOPBACK, port)
 
     def exec_prefix(self, service: str) -> tuple[str, ...]:
         if self._inputs is not None and self.profile.services[service].kind == "app":
@@ -490,6 +503,7 @@ class ComposeStack(Stack):
                 self.project = replace(self.project, env_file=env_file)
             self._config = self._read_config()
             self._plan_published_ports()
+            self._make_front()
             override = self._write_override(plan)
             self.project = replace(self.project, files=(*self.project.files, override))
             if self.settings.build and self._has_builds():
@@ -527,7 +541,11 @@ class ComposeStack(Stack):
         return config
 
     def _plan_ports(self) -> None:
-        """Host ports for the profile's ports, and the fault proxy's API."""
+        """Ports of the allocator for the profile's ports (where the file pins none), and
+        for the fault proxy's API; and the stack's own loopback address."""
+        self.address = lease_address(f"{self.run.run_id}/{self.label}")
+        self._cleanup.callback(self.address.release)
+        self.run.record("address", stack=self.label, address=self.address.address)
         wanted: list[tuple[str, int]] = []
         for name in self.profile.services:
             compose_name = self.settings.compose_name(name)
@@ -536,24 +554,37 @@ class ComposeStack(Stack):
                 wanted.append((compose_name, container_port))
         unique = list(dict.fromkeys(wanted))
         numbers = self.ports.allocate(len(unique) + 1)
-        self._host_ports = dict(zip(unique, numbers[:-1], strict=True))
+        self._allocated = dict(zip(unique, numbers[:-1], strict=True))
         self._api_port = numbers[-1]
 
     def _plan_published_ports(self) -> None:
-        """Host ports for whatever else the files publish: never a fixed one, which two
-        stacks (or another program) could want at once."""
-        more = [
-            (name, int(port["target"]))
-            for name, service in services_of(self._config).items()
-            for port in published_ports(service)
-            if (name, int(port["target"])) not in self._host_ports
-        ]
-        more = list(dict.fromkeys(more))
-        if more:
-            self._host_ports.update(zip(more, self.ports.allocate(len(more)), strict=True))
+        """Where each published port goes: a port the file pins on loopback stays as it is,
+        on the stack's own address (`addresses.py`); any other (a random one, one beyond
+        loopback) comes from the allocator, on the address the file names."""
+        assert self.address is not None
+        bindings: dict[tuple[str, int], tuple[str, int]] = {}
+        unplaced: list[tuple[str, int, str]] = []
+        for name, service in services_of(self._config).items():
+            for entry in published_ports(service):
+                key = (name, int(entry["target"]))
+                host_ip = str(entry.get("host_ip") or "")
+                published = str(entry.get("published") or "")
+                if host_ip.startswith("127.") and published.isdigit():
+                    bindings[key] = (self.address.address, int(published))
+                elif key in self._allocated:
+                    bindings[key] = (host_ip, self._allocated[key])
+                else:
+                    unplaced.append((name, key[1], host_ip))
+        for key, port in self._allocated.items():  # the profile's, where the file has none
+            bindings.setdefault(key, (LOOPBACK, port))
+        for (name, target, host_ip), port in zip(
+            unplaced, self.ports.allocate(len(unplaced)) if unplaced else [], strict=True
+        ):
+            bindings[(name, target)] = (host_ip, port)
+        self._bindings = bindings
         self.run.record(
             "ports", stack=self.label,
-            ports={f"{s}:{p}": h for (s, p), h in self._host_ports.items()},
+            ports={f"{s}:{p}": f"{a or '*'}:{h}" for (s, p), (a, h) in bindings.items()},
         )  # fmt: skip
 
     def _plan_links(self) -> ProxyPlan | None:
@@ -594,8 +625,8 @@ class ComposeStack(Stack):
 
     def _make_front(self) -> None:
         public = self.profile.public
-        https = Endpoint(LOOPBACK, self.host_port(public.service, public.https_port))
-        http = Endpoint(LOOPBACK, self.host_port(public.service, public.http_port))
+        https = self.published(public.service, public.https_port)
+        http = self.published(public.service, public.http_port)
         assert self._ca is not None
         self._front = PublicFront(
             self.profile.stack.public_host, https, http, self._ca.ca_path, USERLAND_PROXY
@@ -605,8 +636,6 @@ class ComposeStack(Stack):
         """The reference stack's inputs, or the profile's secrets and the run's certificate."""
         assert self._temp is not None
         assert self._ca is not None
-        self._make_front()
-        front = self.public
 
         def address(source: str, target: str, direct: str) -> str:
             if plan is None:
@@ -619,11 +648,10 @@ class ComposeStack(Stack):
                 profile=self.profile,
                 run=self.run,
                 ca=self._ca,
-                front=(front.https.port, front.http.port if front.http else 0),
                 discord_public_key=self.discord.public_key_hex,
                 images=self.images,
                 address=address,
-                browser_anilist_url=Endpoint(LOOPBACK, self.host_port("anilist", "http")).url(),
+                browser_anilist_url=self.published("anilist", "http").url(),
             )
             self._secret_values = {
                 name: self._inputs.secrets[name]
@@ -686,10 +714,6 @@ class ComposeStack(Stack):
     def _write_override(self, plan: ProxyPlan | None) -> Path:
         assert self._temp is not None
         assert self._ca is not None
-        extra: dict[str, list[int]] = {}
-        for name in self.profile.services:
-            compose_name = self.settings.compose_name(name)
-            extra[compose_name] = list(self.settings.settings(name).ports.values())
         run_ca = {
             self.settings.compose_name(n): self._ca.ca_path.parent
             for n in self.profile.services
@@ -701,8 +725,7 @@ class ComposeStack(Stack):
                 run_id=self.run.run_id,
                 harness_id=Harness.current().id,
                 label=self.label,
-                host_ports=self._host_ports,
-                extra_ports=extra,
+                bindings=self._bindings,
                 proxy=plan,
                 proxy_image=self.proxy_image,
                 proxy_api_port=self._api_port,
@@ -766,7 +789,7 @@ class ComposeStack(Stack):
     def _why_up_failed(self, error: ComposeCommandError) -> ServiceStartError:
         """Which service did not come up, and its log; a taken port named as such."""
         if says_address_in_use(error.output):
-            taken = [p for p in self._host_ports.values() if str(p) in error.output]
+            taken = [p for _, p in self._bindings.values() if str(p) in error.output]
             return PortInUseError(self.label, taken or [], port_holders(taken))
         problems = []
         with contextlib.suppress(docker.errors.APIError):
