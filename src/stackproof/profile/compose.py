@@ -50,6 +50,11 @@ class ComposeService(_Strict):
     connection_url: str | None = Field(
         default=None, description="a URL for the harness to reach it directly (template)"
     )
+    wheels: Path | None = Field(
+        default=None,
+        description="a requirements file (relative to the profile): its wheels, built on the "
+        "host for the base image's Python, are the build context `wheels` of the service",
+    )
     run_ca: bool = Field(
         default=False,
         description="mount the run's CA-issued certificate and key (nginx: /run/stackproof/tls)",
@@ -105,11 +110,18 @@ class ComposeSettings(_Strict):
             return path if path.is_absolute() else (against / path).resolve()
 
         in_stack = [absolute(p, stack_root or base) for p in self.stack_overrides]
+        services = {
+            name: service.model_copy(update={"wheels": absolute(service.wheels)})
+            if service.wheels is not None
+            else service
+            for name, service in self.services.items()
+        }
         return self.model_copy(
             update={
                 "file": absolute(self.file),
                 "overrides": [absolute(p) for p in self.overrides] + in_stack,
                 "stack_overrides": [],
+                "services": services,
                 "env_file": absolute(self.env_file) if self.env_file else None,
             }
         )

@@ -73,7 +73,7 @@ async def add_quote(request: Request) -> JSONResponse:
         text, by = str(body["text"]), str(body.get("by") or "")
     except (ValueError, KeyError, TypeError):
         await _logged(request, 400)
-        return JSONResponse({"error": "send {\"text\": ..., \"by\": ...}"}, status_code=400)
+        return JSONResponse({"error": 'send {"text": ..., "by": ...}'}, status_code=400)
     try:
         async with await _connect() as connection:
             await connection.execute(SCHEMA)

@@ -48,6 +48,7 @@ class OverridePlan:
     proxy_api_port: int | None = None
     environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     run_ca: Mapping[str, Path] = field(default_factory=dict)  # service -> folder to mount
+    build_contexts: Mapping[str, Path] = field(default_factory=dict)  # service -> its context
 
     @property
     def labels(self) -> dict[str, str]:
@@ -74,6 +75,8 @@ def build_override(config: Mapping[str, Any], plan: OverridePlan) -> dict[str, A
             entry["container_name"] = reset()
         if env := plan.environment.get(name):
             entry["environment"] = dict(env)
+        if context := plan.build_contexts.get(name):
+            entry["build"] = {"context": str(context)}
         if folder := plan.run_ca.get(name):
             entry["volumes"] = [
                 {"type": "bind", "source": str(folder), "target": RUN_CA_MOUNT, "read_only": True}

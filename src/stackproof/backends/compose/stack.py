@@ -74,7 +74,9 @@ from stackproof.backends.values import (
 )
 from stackproof.containers import labels
 from stackproof.containers.engine import remove_objects, run_objects
+from stackproof.containers.images import DEFAULT_PYTHON_VERSION, ImageBuildError
 from stackproof.containers.reference import database_url, redis_url
+from stackproof.containers.wheels import WheelError, WheelSet, ensure_wheels
 from stackproof.errors import CapabilityMissingError, ProfileError, ServiceStartError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.leftovers.harness import Harness
@@ -99,6 +101,9 @@ USERLAND_PROXY = (
 )
 SERVICE_LABEL = "com.docker.compose.service"
 PROJECT_LABEL = "com.docker.compose.project"
+
+
+_BUILT: set[tuple[str, Path]] = set()  # (run, compose file) whose `build:` images are made
 
 
 class ComposeServiceControl(ServiceControl):
@@ -507,7 +512,7 @@ class ComposeStack(Stack):
             override = self._write_override(plan)
             self.project = replace(self.project, files=(*self.project.files, override))
             if self.settings.build and self._has_builds():
-                self.project.run("build", timeout_s=1800.0)
+                self._build()
             self._phase("prepared", started)
             self._up(plan)
             self._phase("up", started)
@@ -714,6 +719,11 @@ class ComposeStack(Stack):
     def _write_override(self, plan: ProxyPlan | None) -> Path:
         assert self._temp is not None
         assert self._ca is not None
+        build_contexts = {
+            self.settings.compose_name(n): self._context_with_wheels(n)
+            for n in self.profile.services
+            if self.settings.settings(n).wheels is not None
+        }
         run_ca = {
             self.settings.compose_name(n): self._ca.ca_path.parent
             for n in self.profile.services
@@ -731,11 +741,58 @@ class ComposeStack(Stack):
                 proxy_api_port=self._api_port,
                 environment=self._environment(plan),
                 run_ca=run_ca,
+                build_contexts=build_contexts,
             ),
         )
         path = self._temp / "stackproof.override.yml"
         path.write_text(dumps(document) + "\n", "utf-8")
         return path
+
+    def _context_with_wheels(self, name: str) -> Path:
+        """The service's build context as the file names it, with `wheels/` added: a copy
+        (the user's folder is never written to). BuildKit's cache is by content, so a copy
+        in another place builds from the same cache."""
+        assert self._temp is not None
+        build = services_of(self._config)[self.settings.compose_name(name)].get("build") or {}
+        if not build.get("context"):
+            raise ProfileError(f"compose.services.{name}.wheels: the service builds no image")
+        context = self._temp / "contexts" / name
+        shutil.copytree(Path(build["context"]), context, ignore=shutil.ignore_patterns("wheels"))
+        shutil.copytree(self._wheels(name), context / "wheels")
+        return context
+
+    def _wheels(self, name: str) -> Path:
+        """The service's wheels, built on the host (cached by their requirements)."""
+        requirements = self.settings.settings(name).wheels
+        assert requirements is not None
+        if not requirements.is_file():
+            raise ProfileError(f"compose.services.{name}.wheels: {requirements} does not exist")
+        lines = [
+            line.split("#", 1)[0].strip() for line in requirements.read_text("utf-8").splitlines()
+        ]
+        wanted = WheelSet(tuple(line for line in lines if line), DEFAULT_PYTHON_VERSION)
+        log = self.run.logs_dir(self.label) / f"{name}.wheels.log"
+        try:
+            return ensure_wheels(wanted, log)
+        except (WheelError, OSError) as error:
+            raise ImageBuildError(
+                f"the wheels of {name} ({requirements}) could not be fetched: {error}"
+            ) from None
+
+    def _build(self) -> None:
+        """`compose build`, once per run (every stack of the run has the same images);
+        an image that fails to build is named, with the end of the build's output."""
+        key = (self.run.run_id, self.project.files[0])
+        if key in _BUILT:
+            return
+        try:
+            self.project.run("build", timeout_s=1800.0)
+        except ComposeCommandError as error:
+            raise ImageBuildError(
+                f"compose build of {self.settings.file} failed; it said, at the end:\n"
+                f"{error.output.strip()[-3000:]}"
+            ) from None
+        _BUILT.add(key)
 
     def _has_builds(self) -> bool:
         return any("build" in s for s in services_of(self._config).values())
