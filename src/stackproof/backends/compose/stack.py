@@ -799,7 +799,6 @@ class ComposeStack(Stack):
 
     def _up(self, plan: ProxyPlan | None) -> None:
         timeout = self.settings.up_timeout_s
-        wait = ["--wait", "--wait-timeout", str(int(timeout))]
         try:
             if plan is not None and self.network is not None:
                 # The proxy, and beside it whatever needs no proxied link (databases, say):
@@ -813,7 +812,10 @@ class ComposeStack(Stack):
             for wave in self._waves():
                 for name in wave:
                     self._note(name, "spawn")
-            self.project.run("up", "--detach", *wait, timeout_s=timeout + 60)
+            # Not `--wait`: it gives up at a container's first "unhealthy", which a health
+            # check timing out on a busy host reports; the proof below waits to a deadline
+            # (and Compose still holds each service back until its `depends_on` hold).
+            self.project.run("up", "--detach", timeout_s=timeout + 60)
         except ComposeCommandError as error:
             raise self._why_up_failed(error) from None
 
@@ -900,8 +902,19 @@ class ComposeStack(Stack):
             what=f"service {name!r} (container of {service.compose_name})",
             hint=f"see its log in {self.run.logs_dir(self.label)}",
             log_tail=service.log_tail,
+            give_up=lambda: self._gone(service),
         )
         self._note(name, "ready", by)
+
+    def _gone(self, service: ComposeServiceControl) -> str | None:
+        """Why waiting for the service is pointless: its container exited for good."""
+        try:
+            state = service.container().attrs["State"]
+        except LookupError:
+            return "its container does not exist"
+        if state.get("Running") or state.get("Restarting") or state.get("Status") == "created":
+            return None
+        return f"its container exited with code {state.get('ExitCode')} and is not restarting"
 
     def _note(self, name: str, kind: LifecycleKind, by: Actor = "harness") -> None:
         with self._lock:
