@@ -83,6 +83,10 @@ class ComposeSettings(_Strict):
     build_images: bool = Field(
         default=False, description="build stackproof's reference images from stack.root first"
     )
+    base_image: str = Field(
+        default="stackproof/base:bookworm",
+        description="the base of stackproof's images (build_images, the fault proxy's)",
+    )
     build: bool = Field(default=True, description="`compose build` services that name a build")
     routing: Routing = Field(
         default="env",

@@ -97,6 +97,7 @@ class ComposeBackend(Backend):
             client,
             sources,
             images.BuildSettings(
+                base_image=settings.base_image,
                 run_id=run.run_id,
                 harness_id=Harness.current().id,
                 log_dir=run.run_dir / "logs" / "images",
