@@ -10,8 +10,10 @@ from support import REFERENCE, ROOT, SUITES
 
 from stackproof.mutants import discover
 from stackproof.mutants.killmatrix import (
+    COMPOSE_MUTANTS,
     Layout,
     MutantOutcome,
+    compose_only,
     kill_matrix,
     table,
     write_kill_matrix,
@@ -19,7 +21,8 @@ from stackproof.mutants.killmatrix import (
 
 pytestmark = pytest.mark.stack
 
-MUTANTS = discover(ROOT / "mutants")
+ALL_MUTANTS = discover(ROOT / "mutants")
+MUTANTS = [m for m in ALL_MUTANTS if not compose_only(m)]
 KILL_MATRIX = ROOT / "reports" / "mutants" / "kill-matrix.json"
 
 
@@ -56,3 +59,38 @@ def test_kill_matrix_file(outcomes: dict[str, MutantOutcome]) -> None:
     for entry in document["mutants"]:
         assert set(entry) >= {"name", "expects", "failed", "killed"}
         assert entry["killed"] == (set(entry["expects"]) <= set(entry["failed"]))
+
+
+# -- the compose leg: a few mutants per suite on containers, and the compose-only ones ----------
+
+ON_COMPOSE = [m for m in ALL_MUTANTS if m.name in COMPOSE_MUTANTS] + [
+    m for m in ALL_MUTANTS if compose_only(m) and (SUITES / "host").is_dir()
+]  # the compose-only mutants (hardening) are the host suite's, where it is
+
+
+@pytest.fixture(scope="module")
+def compose_outcomes() -> dict[str, MutantOutcome]:
+    from compose_support import engine_or_skip  # noqa: PLC0415 - the containers' helpers
+
+    engine_or_skip()
+    layout = Layout(
+        suites=SUITES, profile=REFERENCE, mutants=ROOT / "mutants", reports=KILL_MATRIX.parent
+    )
+    found = kill_matrix(ON_COMPOSE, layout, jobs=2, backend="compose")
+    write_kill_matrix(found, KILL_MATRIX.with_name("kill-matrix-compose.json"))
+    print(table(found))
+    return {outcome.name: outcome for outcome in found}
+
+
+def test_every_compose_mutant_exists() -> None:
+    assert set(COMPOSE_MUTANTS) <= {m.name for m in ALL_MUTANTS}
+
+
+@pytest.mark.containers
+@pytest.mark.parametrize("name", [m.name for m in ON_COMPOSE])
+def test_mutant_is_killed_on_compose(name: str, compose_outcomes: dict[str, MutantOutcome]) -> None:
+    outcome = compose_outcomes[name]
+    assert outcome.killed, (
+        f"{outcome.name} survived on compose ({outcome.description}): verdicts "
+        f"{outcome.verdicts}\n{outcome.error}"
+    )

@@ -25,6 +25,21 @@ from stackproof.mutants import Mutant, discover
 
 RUN_ID = "run"
 TIMEOUT_S = 600.0
+# Mutants also run on the compose backend (one or more per suite), and those that only a
+# container stack has (compose-*: hardening as `docker inspect` shows it; the host suite).
+COMPOSE_MUTANTS: tuple[str, ...] = (
+    "server-tokens-on",  # tls
+    "hsts-missing",  # headers
+    "readiness-always-200",  # health (a per-run image of the mutated service)
+    "signature-ignores-timestamp",  # auth
+    "dsn-logged-at-startup",  # redaction
+    "bot-fails-without-cache",  # chaos
+)
+COMPOSE_ONLY_PREFIX = "compose-"
+
+
+def compose_only(mutant: Mutant) -> bool:
+    return mutant.name.startswith(COMPOSE_ONLY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +66,10 @@ class Layout:
     reports: Path
 
 
-def run_mutant(mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S) -> MutantOutcome:
-    reports = layout.reports / mutant.name
+def run_mutant(
+    mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S, backend: str | None = None
+) -> MutantOutcome:
+    reports = layout.reports / (mutant.name if backend is None else f"{backend}-{mutant.name}")
     # `-c` pins the suites' config: pytest would otherwise look for one in the folders
     # that paths among the options (the profile's) have in common with the suites.
     command = [
@@ -63,6 +80,7 @@ def run_mutant(mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S) -> 
         f"--mutants-dir={layout.mutants}",
         f"--reports-dir={reports}",
         f"--run-id={RUN_ID}",
+        *([f"--backend={backend}"] if backend is not None else []),
         "-q", "--no-header",
         *(f"--requirement={requirement}" for requirement in mutant.expects),
         # One expected requirement: its first failing test decides, the rest need not run.
@@ -102,9 +120,11 @@ def run_mutant(mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S) -> 
     )
 
 
-def kill_matrix(mutants: Sequence[Mutant], layout: Layout, jobs: int = 2) -> list[MutantOutcome]:
+def kill_matrix(
+    mutants: Sequence[Mutant], layout: Layout, jobs: int = 2, backend: str | None = None
+) -> list[MutantOutcome]:
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda mutant: run_mutant(mutant, layout), mutants))
+        return list(pool.map(lambda mutant: run_mutant(mutant, layout, backend=backend), mutants))
 
 
 def write_kill_matrix(outcomes: Sequence[MutantOutcome], path: Path) -> None:
@@ -131,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project folder")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--backend", help="run the mutants on this backend (default: profile's)")
     args = parser.parse_args(argv)
     root: Path = args.root
     layout = Layout(
@@ -140,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports=root / "reports" / "mutants",
     )
     mutants = [m for m in discover(layout.mutants) if not args.names or m.name in args.names]
-    outcomes = kill_matrix(mutants, layout, args.jobs)
+    outcomes = kill_matrix(mutants, layout, args.jobs, args.backend)
     write_kill_matrix(outcomes, layout.reports / "kill-matrix.json")
     print(table(outcomes))
     print(f"kill matrix: {layout.reports / 'kill-matrix.json'}")
