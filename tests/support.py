@@ -37,12 +37,14 @@ def suites_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES), *args]
 
 
-def run_suites(reports: Path, *args: str, run_id: str = "run") -> SuiteRun:
+def run_suites(
+    reports: Path, *args: str, run_id: str = "run", timeout_s: float = RUN_TIMEOUT_S
+) -> SuiteRun:
     done = subprocess.run(
         suites_command(f"--reports-dir={reports}", f"--run-id={run_id}", *args),
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT_S,
+        timeout=timeout_s,
         check=False,
     )
     return SuiteRun(done.returncode, done.stdout + done.stderr, reports / run_id)

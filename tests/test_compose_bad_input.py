@@ -139,9 +139,10 @@ def test_a_base_image_that_does_not_exist(engine_here: None, tmp_path: Path) -> 
             "compose": profile.compose.model_copy(update={"base_image": "sptest/no-such-base:none"})
         }
     )
-    with pytest.raises(
-        ImageBuildError, match=r"base image sptest/no-such-base:none does not exist"
-    ), compose_stack(broken, tmp_path / "reports"):
+    with (
+        pytest.raises(ImageBuildError, match=r"base image sptest/no-such-base:none does not exist"),
+        compose_stack(broken, tmp_path / "reports"),
+    ):
         pass
 
 
