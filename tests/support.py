@@ -34,7 +34,13 @@ class SuiteRun:
 
 
 def suites_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES), *args]
+    """The suites as a user runs them; on the process backend unless `args` name one (the
+    reference profile's `auto` would pick compose wherever a Docker engine answers)."""
+    backend = [] if any(a.startswith("--backend") for a in args) else ["--backend=process"]
+    return [
+        sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES),
+        *backend, *args,
+    ]  # fmt: skip
 
 
 def run_suites(

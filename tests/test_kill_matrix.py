@@ -33,7 +33,10 @@ def outcomes() -> dict[str, MutantOutcome]:
     )
     # Mutant runs mostly wait (deadlines, polls), so three side by side keep 2 cores busy.
     found = kill_matrix(
-        MUTANTS, layout, jobs=int(os.environ.get("STACKPROOF_KILL_MATRIX_JOBS", "3"))
+        MUTANTS,
+        layout,
+        jobs=int(os.environ.get("STACKPROOF_KILL_MATRIX_JOBS", "3")),
+        backend="process",  # the profile's `auto` would pick compose where an engine answers
     )
     write_kill_matrix(found, KILL_MATRIX)
     print(table(found))

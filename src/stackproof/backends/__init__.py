@@ -66,8 +66,11 @@ def select_backend(requested: str) -> tuple[Backend, str]:
     """The backend to use and why it was chosen (the report states the reason)."""
     if requested != AUTO:
         return _chosen(requested, f"{requested}: requested")
-    from stackproof.containers.engine import engine_status  # noqa: PLC0415 - auto only: the SDK
-
+    try:
+        from stackproof.containers.engine import engine_status  # noqa: PLC0415 - the SDK: auto only
+    except ImportError as missing:
+        why = f"the compose backend's libraries are not installed ({missing.name})"
+        return _chosen("process", f"auto: {why}; using process")
     engine = engine_status()
     if engine.available:
         compose = backend_class("compose")
