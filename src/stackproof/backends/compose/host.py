@@ -60,9 +60,10 @@ class ComposeHostedService:
         return attrs
 
     def configured_user(self) -> str | None:
+        """Config.User's user part (`0:0` is user 0, root); None when none is configured."""
         inspect = self.inspect()
-        user = (inspect or {}).get("Config", {}).get("User") or ""
-        return str(user) or None
+        user = str((inspect or {}).get("Config", {}).get("User") or "").partition(":")[0]
+        return user or None
 
     def processes(self) -> list[ProcessOwner]:
         """Its processes as the engine lists them (`docker top`: the kernel's view, users by
