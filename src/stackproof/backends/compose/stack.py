@@ -929,10 +929,11 @@ class ComposeStack(Stack):
                 raise ServiceStartError(f"{name}: the stack is shutting down")
             container = service.container()
             container.reload()
-            if container.attrs["State"].get("Paused"):
+            state = container.attrs["State"]
+            if state.get("Paused"):
                 container.unpause()
-            elif not container.attrs["State"].get("Running"):
-                container.start()
+            elif not state.get("Running") and not state.get("Restarting"):
+                container.start()  # (a restarting one is Docker's policy's to bring back)
             self._stopped.discard(service.compose_name)
             self._note(name, "spawn", by)
         if wait:
