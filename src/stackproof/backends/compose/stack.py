@@ -36,6 +36,7 @@ from docker.models.containers import Container
 from stackproof.backends.base import ServiceControl, Stack
 from stackproof.backends.compose import oneoff
 from stackproof.backends.compose.addresses import AddressLease, lease_address
+from stackproof.backends.compose.events import bring_up_events, engine_events
 from stackproof.backends.compose.host import ComposeHost, secret_files
 from stackproof.backends.compose.network import (
     PROXY_SERVICE,
@@ -809,9 +810,6 @@ class ComposeStack(Stack):
                 self._await_proxy_api()
                 self.network.create_proxies()
                 self._phase("proxies", self._started)
-            for wave in self._waves():
-                for name in wave:
-                    self._note(name, "spawn")
             # Not `--wait`: it gives up at a container's first "unhealthy", which a health
             # check timing out on a busy host reports; the proof below waits to a deadline
             # (and Compose still holds each service back until its `depends_on` hold).
@@ -892,9 +890,27 @@ class ComposeStack(Stack):
     def _await_proof(self) -> None:
         for wave in self._waves():
             for name in wave:
-                self._await_ready(name)
+                self._await_ready(name, note=False)
+        self._record_bring_up()
 
-    def _await_ready(self, name: str, by: Actor = "harness") -> None:
+    def _record_bring_up(self) -> None:
+        """The lifecycle of the bring-up from the engine's events (`events.py`)."""
+        offset = time.monotonic() - time.time()
+        since = self._started - offset
+        mapping = {self.settings.compose_name(n): n for n in self.profile.services}
+
+        def has_healthcheck(service: str) -> bool:
+            config = self.container(service).attrs["Config"]
+            test = (config.get("Healthcheck") or {}).get("Test") or []
+            return bool(test) and test[0] != "NONE"
+
+        seen = bring_up_events(
+            engine_events(self.client, self.project.name, since), mapping, has_healthcheck, offset
+        )
+        with self._lock:
+            self._events[:0] = seen
+
+    def _await_ready(self, name: str, by: Actor = "harness", *, note: bool = True) -> None:
         service = self.service(name)
         wait_for(
             self._readiness(name),
@@ -904,7 +920,8 @@ class ComposeStack(Stack):
             log_tail=service.log_tail,
             give_up=lambda: self._gone(service),
         )
-        self._note(name, "ready", by)
+        if note:
+            self._note(name, "ready", by)
 
     def _gone(self, service: ComposeServiceControl) -> str | None:
         """Why waiting for the service is pointless: its container exited for good."""
