@@ -23,7 +23,8 @@ from stackproof.errors import CapabilityMissingError, ServiceStartError
 from stackproof.readiness import wait_for
 
 if TYPE_CHECKING:
-    from stackproof.backends.compose.stack import ComposeServiceControl, ComposeStack
+    from stackproof.backends.compose.control import ComposeServiceControl
+    from stackproof.backends.compose.stack import ComposeStack
 
 KILL_TIMEOUT_S = 30.0
 

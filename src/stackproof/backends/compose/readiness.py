@@ -20,7 +20,8 @@ from stackproof.errors import CapabilityMissingError
 from stackproof.readiness import Check, Condition, HttpAnswer, HttpsAnswer, HttpStatus, TcpPort
 
 if TYPE_CHECKING:
-    from stackproof.backends.compose.stack import ComposeServiceControl, ComposeStack
+    from stackproof.backends.compose.control import ComposeServiceControl
+    from stackproof.backends.compose.stack import ComposeStack
 
 
 @dataclass(frozen=True)
