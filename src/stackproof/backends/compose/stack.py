@@ -101,6 +101,7 @@ USERLAND_PROXY = (
 )
 SERVICE_LABEL = "com.docker.compose.service"
 PROJECT_LABEL = "com.docker.compose.project"
+ONE_OFF_LABEL = "com.docker.compose.oneoff"
 
 
 _BUILT: set[tuple[str, Path]] = set()  # (run, compose file) whose `build:` images are made
@@ -195,9 +196,13 @@ class ComposeStack(Stack):
         with self._lock:
             if self._failure is not None or self._closing or self.ready_after_s is None:
                 return self._failure
+            watched = {self.settings.compose_name(n) for n in self.profile.services}
+            watched.add(PROXY_SERVICE)  # (one-shots, like migrations, end by design)
             for container in self._containers():
                 name = container.labels.get(SERVICE_LABEL, "?")
                 state = container.attrs["State"]
+                if name not in watched or container.labels.get(ONE_OFF_LABEL) == "True":
+                    continue
                 if name in self._stopped or state.get("Running") or state.get("Restarting"):
                     continue
                 code = state.get("ExitCode")
@@ -270,7 +275,11 @@ class ComposeStack(Stack):
         found = self.client.containers.list(
             all=True,
             filters={
-                "label": [f"{PROJECT_LABEL}={self.project.name}", f"{SERVICE_LABEL}={compose_name}"]
+                "label": [
+                    f"{PROJECT_LABEL}={self.project.name}",
+                    f"{SERVICE_LABEL}={compose_name}",
+                    f"{ONE_OFF_LABEL}=False",  # the service's own, not a `compose run` one
+                ]
             },
         )
         if not found:
