@@ -49,9 +49,11 @@ def test_the_reference_stack_passes_on_compose(tmp_path: Path) -> None:
 
 
 def test_the_quotes_example_runs_its_suites_on_compose(tmp_path: Path) -> None:
-    run = _run(tmp_path, QUOTES, "R-TLS-1", "R-TLS-5", "R-HDR-1", "R-HLT-1", "R-HLT-3")
+    wanted = ("R-TLS-1", "R-TLS-5", "R-HDR-1", "R-HLT-1", "R-HLT-3")
+    run = _run(tmp_path, QUOTES, *wanted)
     assert run.exit_code == 0, run.output[-4000:]
-    assert run.covered() == dict.fromkeys(
-        ["R-TLS-1", "R-TLS-5", "R-HDR-1", "R-HLT-1", "R-HLT-3"], "pass"
-    )
+    covered = run.covered()
+    assert {i: covered.get(i) for i in wanted} == dict.fromkeys(wanted, "pass")
+    # What else those tests touch and the example does not describe skips, never fails.
+    assert set(covered.values()) <= {"pass", "skip"}
     assert run.results["run"]["profile"] == "quotes-example"
