@@ -30,6 +30,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 from stackproof.backends.base import Stack
@@ -865,15 +866,14 @@ class ComposeStack(Stack):
                 (folder / f"{name}.log").write_bytes(raw)
 
     def _take_down(self) -> None:
-        self._save_logs()
         try:
+            self._save_logs()
             self.project.run(
                 # No grace: everything goes (a Python PID 1 without a SIGTERM handler would
                 # sit out the whole grace period).
                 "down", "--volumes", "--remove-orphans", "--timeout", "0",
                 timeout_s=120.0, check=False,
             )  # fmt: skip
-        finally:
             # Whatever Compose left (an object it no longer knew): by the stack's label.
             mine = [
                 item
@@ -882,6 +882,14 @@ class ComposeStack(Stack):
             ]
             if problems := remove_objects(self.client, mine):
                 self.run.record("left_objects", stack=self.label, problems=problems)
+        except (docker.errors.DockerException, requests.RequestException, OSError) as error:
+            # The engine stopped answering: what the run made stays labelled, for the
+            # watcher (at this process's end) or `stackproof clean`, once it answers again.
+            self.run.record("engine_gone_at_tear_down", stack=self.label, error=str(error))
+            self.notes.append(
+                f"the Docker engine did not answer at tear-down ({error}); the run's objects "
+                "are removed by its watcher or `stackproof clean` once it answers again"
+            )
 
     def _is_mine(self, kind: str, object_id: str) -> bool:
         getters: dict[str, Callable[[str], Any]] = {
