@@ -67,6 +67,7 @@ from stackproof.backends.compose.refinputs import (
 )
 from stackproof.backends.compose.watch import ensure_watcher
 from stackproof.backends.compose.yamldoc import dumps
+from stackproof.backends.hosts import HostAccess
 from stackproof.backends.values import (
     Actor,
     Capability,
@@ -219,7 +220,7 @@ class ComposeStack(Stack):
                 break
             return self._failure
 
-    def host(self) -> ComposeHost:
+    def host(self) -> HostAccess:
         """The Docker engine's host as the stack's containers show it (`host.py`)."""
         return ComposeHost(self)
 
