@@ -13,7 +13,7 @@ import pytest
 from support import REFERENCE, ROOT
 
 from stackproof.backends.compose import ComposeBackend, ComposeStack
-from stackproof.containers import engine
+from stackproof.containers import engine, images
 from stackproof.containers.images import DEFAULT_BASE_IMAGE
 from stackproof.mutants import load_mutant, materialize
 from stackproof.profile import Profile, deep_merge, load_profile
@@ -30,6 +30,12 @@ def engine_or_skip() -> None:
             client.images.get(DEFAULT_BASE_IMAGE)
         except docker.errors.ImageNotFound:
             pytest.skip(f"no image {DEFAULT_BASE_IMAGE}: make it with `stackproof images base`")
+
+
+def reference_images() -> None:
+    """stackproof's images (for reuse, tagged `latest`), which the quotes example names."""
+    with closing(engine.connect()) as client:
+        images.build_images(client, images.ImageSources.at(ROOT))
 
 
 def reference_profile(work: Path, mutants: Sequence[str] = ()) -> Profile:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from compose_support import engine_or_skip
+from compose_support import engine_or_skip, reference_images
 from support import REFERENCE, ROOT, SuiteRun, run_suites
 
 pytestmark = [pytest.mark.stack, pytest.mark.containers]
@@ -50,6 +50,8 @@ def test_the_reference_stack_passes_on_compose(tmp_path: Path) -> None:
 
 def test_the_quotes_example_runs_its_suites_on_compose(tmp_path: Path) -> None:
     wanted = ("R-TLS-1", "R-TLS-5", "R-HDR-1", "R-HLT-1", "R-HLT-3")
+    engine_or_skip()
+    reference_images()  # its file names stackproof/postgres and stackproof/nginx
     run = _run(tmp_path, QUOTES, *wanted)
     assert run.exit_code == 0, run.output[-4000:]
     covered = run.covered()

@@ -93,12 +93,18 @@ class ComposeBackend(Backend):
         key = (run.run_id, str(profile.stack.root), settings.build_images)
         if key in self._built:  # once per run: every stack of a run has the same images
             return self._built[key]
+        # The project's own stack tree builds images for reuse (tagged `latest` too, which a
+        # user's file may name); any other tree (a mutant's) builds the run's, which go
+        # with it.
+        own_tree = profile.stack.root is not None and (
+            profile.stack.root.resolve() == (PROJECT_ROOT / "stack").resolve()
+        )
         built = images.build_images(
             client,
             sources,
             images.BuildSettings(
                 base_image=settings.base_image,
-                run_id=run.run_id,
+                run_id=None if own_tree or not settings.build_images else run.run_id,
                 harness_id=Harness.current().id,
                 log_dir=run.run_dir / "logs" / "images",
             ),
