@@ -290,9 +290,11 @@ class Stack(ABC):
         return self.service(service).logs()
 
     def failure(self) -> StackFailure | None:
-        """The first service that exited on its own since the stack was up, or None.
+        """The first service that exited on its own since the stack was up and has not been
+        started again since, or None.
 
-        Exits the harness asked for (stop, kill, destroy, a fault) are not failures."""
+        Exits the harness or service control asked for (stop, kill, destroy, a fault) are not
+        failures."""
         return None
 
     def lifecycle(self) -> list[LifecycleEvent]:
