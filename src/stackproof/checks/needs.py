@@ -17,11 +17,11 @@ def require(stack: Stack, capability: Capability) -> None:
         pytest.skip(f"{backend} cannot {capability.value}, which this check needs")
 
 
-def nothing_to_check(reason: str, *, enable: str) -> NoReturn:
+def nothing_to_check(reason: str, enable: str | None = None) -> NoReturn:
     """A check whose loop would run over nothing skips, never passes: `reason` says what is
     missing, `enable` what (a profile key, a backend) would give it something to check."""
     __tracebackhide__ = True
-    pytest.skip(f"{reason} (to enable: {enable})")
+    pytest.skip(f"{reason} (to enable: {enable})" if enable else reason)
 
 
 def secret_of(stack: Stack, name: str, *, what: str, purpose: str) -> str:
