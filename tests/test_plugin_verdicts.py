@@ -309,7 +309,7 @@ def test_strict_fails_a_run_whose_chosen_requirements_are_not_all_proven(tmp_pat
     gap = run_stub_suite(tmp_path / "c", *chosen, "--requirement=R-HDR-1", "--strict")
     assert gap.exit_code == 1
     assert gap.results["run"]["exit_status"] == 1
-    assert "--strict: 1 requirement(s) not proven fail the run: R-HDR-1 skip" in gap.output
+    assert "--strict: 1 requirement(s) not proven fail the run:\n    skip: R-HDR-1\n" in gap.output
     assert run_stub_suite(tmp_path / "d", *chosen, "--requirement=R-HDR-1").exit_code == 0
 
 

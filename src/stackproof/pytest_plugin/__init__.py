@@ -199,6 +199,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if SESSION not in config.stash:
         return
     run = config.stash[SESSION]
+    if config.option.collectonly:  # nothing ran: no report to write, no empty folder left
+        run.close()
+        if not any(run.run.run_dir.iterdir()):
+            run.run.run_dir.rmdir()
+        return
     tests = _test_results(session)
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:

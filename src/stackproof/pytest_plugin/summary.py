@@ -8,6 +8,7 @@ from stackproof.results.write import headline
 TITLE_WIDTH = 70
 LOG_TAIL_LINES = 12  # the full tail is in results.json and report.html
 INDENT = " " * 19
+NAMED = 12  # requirement IDs listed per verdict under --strict; the report lists them all
 
 
 def _first_line(text: str) -> str:
@@ -54,7 +55,11 @@ def verdict_table(results: Results) -> list[str]:
     not_covered = len(results.requirements) - len(covered)
     lines.append(f"not covered by this run: {not_covered} requirement(s)")
     if results.run.strict and (unproven := results.unproven()):
-        named = ", ".join(f"{r.id} {r.verdict}" for r in unproven)
-        lines.append(f"--strict: {len(unproven)} requirement(s) not proven fail the run: {named}")
+        lines.append(f"--strict: {len(unproven)} requirement(s) not proven fail the run:")
+        for verdict in ("partial", "skip", "not_covered"):
+            ids = [r.id for r in unproven if r.verdict == verdict]
+            if ids:
+                more = f" (+{len(ids) - NAMED} more)" if len(ids) > NAMED else ""
+                lines.append(f"    {verdict}: {', '.join(ids[:NAMED])}{more}")
     lines.append(headline(results))
     return lines
