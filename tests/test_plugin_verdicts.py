@@ -25,7 +25,7 @@ from stackproof.errors import PreconditionError
 CONFTEST = '''
 import pytest
 
-from stackproof.backends.base import Endpoint, PublicFront, Stack, StackFailure
+from stackproof.backends import Endpoint, PublicFront, Stack, StackFailure
 from stackproof.errors import CapabilityMissingError
 
 
@@ -146,7 +146,7 @@ def test_pass():
 BROKEN = """
 import pytest
 
-from stackproof.backends.base import StackFailure
+from stackproof.backends import StackFailure
 
 R = pytest.mark.requirement
 RAN = []

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from stackproof.backends.base import Stack, StackFailure
+from stackproof.backends import Stack, StackFailure
 from stackproof.results.model import StackFailureInfo
 
 TOLD_AT = "see the top of the report"
