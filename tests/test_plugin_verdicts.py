@@ -61,6 +61,11 @@ def broken_fixture():
 
 
 @pytest.fixture
+def touches(tmp_path_factory):
+    (tmp_path_factory.getbasetemp() / "fixture-ran").write_text("it ran")
+
+
+@pytest.fixture
 def teardown_breaks():
     yield
     raise RuntimeError("teardown went wrong")
@@ -173,7 +178,7 @@ def test_later_one(stack, tmp_path_factory):
 
 
 @R("R-HLT-5")
-def test_later_two(stack):
+def test_later_two(touches, stack):
     pass
 
 
@@ -299,7 +304,8 @@ def test_a_broken_stack_errs_its_tests_with_one_cause_told_once(stub_run: Run) -
 
 def test_later_tests_of_a_broken_stack_do_not_run(tmp_path: Path) -> None:
     run_stub_suite(tmp_path, "-k", "broken")
-    assert not (tmp_path / "tmp" / "ran").exists()
+    assert not (tmp_path / "tmp" / "ran").exists(), "a test body ran"
+    assert not (tmp_path / "tmp" / "fixture-ran").exists(), "a fixture of the test ran"
 
 
 def test_strict_fails_a_run_whose_chosen_requirements_are_not_all_proven(tmp_path: Path) -> None:

@@ -9,12 +9,24 @@ import pytest
 from stackproof.backends import Capability, Stack
 from stackproof.errors import CapabilityMissingError
 
+WHAT = {
+    Capability.CONTROL: "control services",
+    Capability.LOGS: "read service logs",
+    Capability.EXEC: "run commands beside a service",
+    Capability.OPS: "run the stack's operations scripts",
+}
+
 
 def require(stack: Stack, capability: Capability) -> None:
+    """Skip unless the stack's backend can do `capability`, saying what would enable it."""
     __tracebackhide__ = True
     if not stack.can(capability):
         backend = type(stack).__name__
-        pytest.skip(f"{backend} cannot {capability.value}, which this check needs")
+        what = WHAT.get(capability, capability.value)
+        pytest.skip(
+            f"{backend} cannot {what}, which this check needs "
+            "(to enable: a backend that can, such as --backend=process)"
+        )
 
 
 def nothing_to_check(reason: str, enable: str | None = None) -> NoReturn:

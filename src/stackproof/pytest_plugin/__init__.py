@@ -139,6 +139,8 @@ def _broken_cause(item: pytest.Item) -> str | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     """A test of a broken stack does not run: its setup errs with the stack's one cause."""
+    if (cause := _broken_cause(item)) is not None:  # known broken: no fixture runs either
+        raise StackBrokenError(cause)
     try:
         yield
     except (pytest.skip.Exception, KeyboardInterrupt):

@@ -18,10 +18,18 @@ TOLD_AT = "see the top of the report"
 
 
 def stacks_of(item: pytest.Item) -> list[Stack]:
-    """The stacks a test uses: its fixtures' values (the closure, `stack`, `own_stack`, ...)."""
-    funcargs = getattr(item, "funcargs", {})
+    """The stacks a test uses: its fixtures' values (`stack`, `own_stack`, any Stack among
+    them), and before its setup the ones earlier tests made (session or module scope)."""
     found: dict[int, Stack] = {}
-    for value in funcargs.values():
+    values = list(getattr(item, "funcargs", {}).values())
+    # Before setup, a fixture of a wider scope already holds its stack: a test of a broken
+    # stack must not even run its fixtures (they would talk to what is left of it).
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in getattr(info, "name2fixturedefs", {}).values():
+        cached = getattr(definitions[-1], "cached_result", None) if definitions else None
+        if cached is not None and cached[2] is None:
+            values.append(cached[0])
+    for value in values:
         if isinstance(value, Stack):
             found.setdefault(id(value), value)
     return list(found.values())
