@@ -248,7 +248,7 @@ def stub_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         ("test_capability", "skip", "RemoteStack holds no secrets of the stack (to enable: backend = process)"),
         ("test_capability_in_fixture", "skip", "this backend cannot pause (to enable: backend = process)"),
         ("test_skip", "skip", "the profile gives no plain-HTTP address"),
-        ("test_nothing_to_check", "skip", "nothing to check: no service names a hard dependency (to enable: health.hard_dependencies)"),
+        ("test_nothing_to_check", "skip", "no service names a hard dependency (to enable: health.hard_dependencies)"),
         ("test_setup_error", "error", "ConnectionRefusedError"),
         ("test_teardown_error", "error", "RuntimeError: teardown went wrong"),
         ("test_group_with_a_finding", "fail", "two"),
