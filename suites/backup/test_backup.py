@@ -27,7 +27,7 @@ from stackproof.drills.restore import DrillSeries
 from stackproof.drills.scripts import OpsScripts
 from stackproof.drills.stats import summary
 from stackproof.drills.tables import fingerprint
-from stackproof.errors import ServiceStartError
+from stackproof.errors import PreconditionError, ServiceStartError
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
 from stackproof.results.drill_charts import distribution_payload
@@ -130,10 +130,9 @@ def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
             )
             frozen = entries(files, folder)
         except ServiceStartError as error:
-            frozen = {}
-            pytest.fail(
+            raise PreconditionError(
                 f"the backup never reached the locked table: {error}\n{running.wait(5).describe()}"
-            )
+            ) from None
         finally:
             running.kill()
     after_crash = entries(files, folder)
@@ -201,7 +200,7 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     fresh = ops_scripts.run("backup", timeout_s=SCRIPT_TIMEOUT_S)
     evidence.add("a fresh backup", fresh.evidence())
     if fresh.exit_code != 0:
-        pytest.fail(f"no backup to age: {fresh.describe()}")
+        raise PreconditionError(f"no backup to age: {fresh.describe()}")
     written = (fresh.event("written") or {}).get("file")
     if not backup_files(files, folder, name):
         pytest.fail(f"the backup just written ({written}) is gone: retention deleted it")

@@ -2,8 +2,8 @@
 
 Models are frozen and forbid unknown keys, so a misspelt key is an error naming it rather
 than a setting silently ignored. Policy defaults are the italic values of the requirement
-catalog; a profile may set its own values, never switch a check off (that is a waiver,
-which needs a reason and an expiry date).
+catalog; a profile may tighten them, never loosen one or switch a check off without a
+waiver, which needs a reason and an expiry date (`profile.policy` tells tighter from looser).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from stackproof.profile.chaos import (
     UptimeMonitorSettings,
     check_references,
 )
+from stackproof.profile.policy import policy_values, waiver_hint
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
 Environment = Literal["test", "staging", "production"]
@@ -457,7 +458,26 @@ class Profile(Strict):
             raise ValueError("waivers: each requirement may be waived once")
         self._check_ops()
         self._check_redaction()
+        self._check_loosened_policy()
         return self
+
+    def _check_loosened_policy(self) -> None:
+        """A value looser than the catalog's needs an active waiver of its requirement."""
+        today = dt.date.today()
+        problems = []
+        for value in policy_values(self.policy):
+            if value.direction != "looser":
+                continue
+            waiver = self.waiver_for(value.requirement)
+            if waiver is None:
+                problems.append(f"{value.describe()}; {waiver_hint(value.requirement)}")
+            elif not waiver.active(today):
+                problems.append(
+                    f"{value.describe()}; its waiver expired on {waiver.expires}: renew it "
+                    "or use the catalog's value"
+                )
+        if problems:
+            raise ValueError("\n  - ".join(problems))  # one line each under the profile's
 
     def _check_ops(self) -> None:
         if self.ops is not None:
