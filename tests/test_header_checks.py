@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import REFERENCE, reference_variant
+from support import REFERENCE, reference_variant, run_suites
 
 from stackproof.checks.answers import (
     Answer,
@@ -426,3 +426,38 @@ def test_cookie_values_stay_out_of_the_evidence() -> None:
     record = exchange_record(response)
     assert "session-secret" not in str(record)
     assert record["headers"]["set-cookie"] == "sid=[withheld]; Secure; HttpOnly; SameSite=Lax"
+
+
+STATE_COOKIE = "oauth_state=[withheld]; HttpOnly; Max-Age=300; Path=/; SameSite=lax; Secure"
+
+
+@pytest.mark.stack
+def test_a_stack_whose_cookies_are_right_passes_r_hdr_7(tmp_path: Path) -> None:
+    """The reference sets no cookie (R-HDR-7 skips there); a variant whose OAuth start sets
+    its state as a cookie the way R-HDR-7 asks must pass, not just fail when it is wrong."""
+    variant = tmp_path / "mutants" / "cookie-done-right"
+    variant.mkdir(parents=True)
+    old = "    return RedirectResponse(anilist.authorize_url(state), status_code=302)"
+    new = (
+        "    response = RedirectResponse(anilist.authorize_url(state), status_code=302)\n"
+        '    response.set_cookie("oauth_state", state, max_age=300, secure=True, httponly=True)\n'
+        "    return response"
+    )
+    (variant / "mutant.toml").write_text(
+        'description = "the OAuth start sets its state as a cookie, as R-HDR-7 asks"\n'
+        'expects = ["R-HDR-7"]\n\n'
+        f'[[edit]]\nfile = "refstack/auth/app.py"\nold = """{old}"""\nnew = """{new}"""\n',
+        "utf-8",
+    )
+    run = run_suites(
+        tmp_path / "reports",
+        f"--profile={REFERENCE}",
+        "--backend=process",
+        "--mutant=cookie-done-right",
+        f"--mutants-dir={variant.parent}",
+        "--requirement=R-HDR-7",
+    )
+    assert run.covered() == {"R-HDR-7": "pass"}, run.output[-3000:]
+    evidence = next(r for r in run.results["requirements"] if r["id"] == "R-HDR-7")["evidence"]
+    seen = next(e["data"] for e in evidence if e["label"] == "Set-Cookie seen (values withheld)")
+    assert seen == {"OAuth start (302)": [STATE_COOKIE]}, seen

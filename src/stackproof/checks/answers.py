@@ -154,6 +154,15 @@ def oauth_answers(stack: Stack, client: FrontClient, profile: Profile) -> list[A
     return found
 
 
+def cors_grant(response: httpx.Response, origin: str) -> str | None:
+    """R-HDR-4 on one answer to a request from `origin`: the access it grants that origin."""
+    granted = response.headers.get("access-control-allow-origin")
+    if granted is None or granted.strip() not in ("*", origin, "null"):
+        return None
+    credentials = response.headers.get("access-control-allow-credentials", "")
+    return f"Access-Control-Allow-Origin: {granted} (credentials: {credentials or 'no'})"
+
+
 def other_statuses(answers: list[Answer]) -> list[str]:
     """Answers whose status is not the profile's: judged as they came, listed for evidence."""
     return [f"{a.label}: {a.status} (expected {a.expect})" for a in answers if not a.status_ok]
@@ -325,13 +334,18 @@ def csp_problems(answer: Answer, profile: Profile) -> list[str]:
 
 def csp_check(answers: list[Answer], profile: Profile) -> Problems:
     """R-HDR-6: every API answer of the HTTPS front carries a policy at least as strict as
-    the profile's (the catalog's unless tightened)."""
-    problems = Problems(
-        f"Content-Security-Policy (at least {profile.policy.headers.content_security_policy!r})"
-    )
-    for answer in _of_the_https_front(answers, kind="", enable=ENABLE_PROBES):
+    the profile's (the catalog's unless tightened). A problem several answers share is
+    said once, naming them all."""
+    required = profile.policy.headers.content_security_policy
+    judged = _of_the_https_front(answers, kind="", enable=ENABLE_PROBES)
+    where: dict[str, list[str]] = {}
+    for answer in judged:
         for problem in csp_problems(answer, profile):
-            problems.add(f"{answer.label} ({answer.status})", problem)
+            where.setdefault(problem, []).append(f"{answer.label} ({answer.status})")
+    problems = Problems(f"Content-Security-Policy (at least {required!r})")
+    for problem, labels in where.items():
+        key = f"all {len(judged)} answers" if len(labels) == len(judged) > 1 else ", ".join(labels)
+        problems.add(key, problem)
     return problems
 
 
