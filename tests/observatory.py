@@ -204,7 +204,10 @@ def scan(package: Path, front: PublicFront, timeout_s: float = SCAN_TIMEOUT_S) -
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(front.ca_bundle or "")}
     with ExitStack() as scope:
         hosts = scope.enter_context(_hosts_file(front.host))
+        # Dies with this process (setpriv), and takes the scan with it (--kill-child).
+        dies_with_us = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         command = [
+            *dies_with_us,
             "unshare", "--net", "--mount", "--fork", "--kill-child", "--",
             sys.executable, "-c", _INSIDE, str(theirs.fileno()), str(hosts),
             ",".join(map(str, targets)),
