@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from stackproof.backend_registry import AUTO, BACKEND_CHOICES
 from stackproof.catalog import by_id
+from stackproof.checks import csp
 from stackproof.profile.auth import AuthSettings
 from stackproof.profile.chaos import (
     CommandSettings,
@@ -227,6 +228,21 @@ class HeaderPolicy(Strict):
     )
     request_id: str = "X-Request-ID"
     foreign_origin: str = "https://foreign.stackproof.invalid"
+    content_security_policy: str = Field(
+        default=csp.CATALOG_POLICY,
+        description="R-HDR-6: what API answers must be at least as strict as (tighter only)",
+    )
+
+    @field_validator("content_security_policy")
+    @classmethod
+    def _no_laxer_than_the_catalog(cls, value: str) -> str:
+        problems = csp.policy_problems([value], csp.parse_policy(csp.CATALOG_POLICY))
+        if problems:
+            raise ValueError(
+                f"must be at least as strict as the catalog's {csp.CATALOG_POLICY!r} "
+                f"(R-HDR-6): {'; '.join(problems)}"
+            )
+        return value
 
 
 class LimitsPolicy(Strict):
