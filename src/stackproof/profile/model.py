@@ -26,6 +26,7 @@ from stackproof.profile.chaos import (
     UptimeMonitorSettings,
     check_references,
 )
+from stackproof.profile.remote import RemoteSettings as RemoteHostSettings
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
 Environment = Literal["test", "staging", "production"]
@@ -407,6 +408,7 @@ class Profile(Strict):
     canary: CanarySettings | None = None
     redaction: RedactionSettings | None = None
     auth: AuthSettings | None = None
+    remote: RemoteHostSettings = RemoteHostSettings()
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -457,7 +459,13 @@ class Profile(Strict):
             raise ValueError("waivers: each requirement may be waived once")
         self._check_ops()
         self._check_redaction()
+        self._check_remote()
         return self
+
+    def _check_remote(self) -> None:
+        kinds = {n: s.kind for n, s in self.services.items()}
+        if found := self.remote.problems(kinds, self.secrets):
+            raise ValueError("; ".join(found))
 
     def _check_ops(self) -> None:
         if self.ops is not None:

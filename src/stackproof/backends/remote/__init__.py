@@ -1,0 +1,164 @@
+"""The remote backend: an already running stack (staging), reached by its URLs and, where the
+profile names the host (`[remote] ssh = "deploy@host"`), over one SSH connection.
+
+With SSH the backend reads logs, controls the services the profile allows, reaches the
+stack's files, and gives the host suite (R-HOST-*, R-TLS-8) the host itself; without it only
+the HTTP and TLS checks run and the report says which checks were skipped for that reason.
+Destructive checks run only with `environment = "staging"` and `--allow-destructive`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from stackproof.backends.base import Backend, FileAccess, Stack
+from stackproof.backends.hosts import HostAccess
+from stackproof.backends.remote.files import SshFiles
+from stackproof.backends.remote.front import pinned, planned_front
+from stackproof.backends.remote.secrets import read_secrets
+from stackproof.backends.remote.services import RemoteService, StagingHost, runtime_of
+from stackproof.backends.remote.ssh import SshHost, SshTarget
+from stackproof.backends.values import Capability, PublicFront
+from stackproof.errors import (
+    BackendUnavailableError,
+    CapabilityMissingError,
+    ProfileError,
+    ServiceStartError,
+)
+from stackproof.profile import Profile
+from stackproof.profile.remote import resolve_path
+from stackproof.readiness import TcpPort, wait_for
+from stackproof.run import RunContext
+
+__all__ = ["RemoteBackend", "RemoteStack"]
+
+REACH_TIMEOUT_S = 5.0
+
+
+def ssh_target(profile: Profile) -> SshTarget | None:
+    settings = profile.remote
+    if settings.ssh is None:
+        return None
+    assert settings.user is not None  # validated with ssh
+    assert settings.host is not None
+    identity = settings.identity_file
+    return SshTarget(
+        user=settings.user,
+        host=settings.host,
+        port=settings.port,
+        known_hosts=resolve_path(settings.known_hosts, profile.source),
+        identity_file=None if identity is None else resolve_path(identity, profile.source),
+        timeout_s=settings.connect_timeout_s,
+    )
+
+
+class RemoteStack(Stack):
+    def __init__(
+        self,
+        profile: Profile,
+        run: RunContext,
+        label: str,
+        host: SshHost | None,
+        secrets: Mapping[str, str],
+    ) -> None:
+        super().__init__(profile, run, label)
+        self._front = planned_front(profile)
+        self._ssh = host
+        self._secrets = dict(secrets)
+        runtimes = profile.remote.services if host is not None else {}
+        assert host is not None or not runtimes
+        self._runtimes = {n: runtime_of(host, n, s) for n, s in runtimes.items()} if host else {}
+        capabilities = set()
+        if self._runtimes:
+            capabilities.add(Capability.LOGS)
+        if any(s.control for s in runtimes.values()):
+            capabilities.add(Capability.CONTROL)
+        if host is not None:
+            capabilities.add(Capability.FILES)
+        self.capabilities = frozenset(capabilities)
+
+    @property
+    def public(self) -> PublicFront:
+        return self._front
+
+    def pin_addresses(self) -> None:
+        if self.profile.remote.connect.https is None:
+            self._front = pinned(self._front)
+
+    def service(self, name: str) -> RemoteService:
+        spec = self.profile.services[name]
+        return RemoteService(
+            name, spec.kind, spec.remote.url if spec.remote else None, self._runtimes.get(name)
+        )
+
+    def host(self) -> HostAccess:
+        if self._ssh is None:
+            raise CapabilityMissingError(
+                "the profile names no host to reach over SSH", enable="remote.ssh"
+            )
+        return StagingHost(self._ssh, self._runtimes)
+
+    def files(self) -> FileAccess:
+        if self._ssh is None:
+            return super().files()
+        return SshFiles(self._ssh)
+
+    def secret(self, name: str) -> str:
+        if name in self._secrets:
+            return self._secrets[name]
+        raise CapabilityMissingError(
+            f"the value of the secret {name!r} of the running stack is not given",
+            enable=f"remote.secrets.{name} (an environment variable or a file)",
+        )
+
+
+class RemoteBackend(Backend):
+    name = "remote"
+    destructive_ok = False
+
+    def check(self, profile: Profile) -> None:
+        if profile.public.remote is None:
+            raise ProfileError(
+                "public.remote.https_url: the remote backend needs the URL of the running "
+                "stack's HTTPS front (and public.remote.http_url for the redirect checks)"
+            )
+        read_secrets(profile.remote.secrets, profile.source)  # a secret not set: stop here
+        target = ssh_target(profile)
+        identity = None if target is None else target.identity_file
+        if identity is not None and not identity.is_file():
+            raise ProfileError(f"remote.identity_file: {identity} does not exist")
+
+    @contextmanager
+    def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[RemoteStack]:
+        secrets = read_secrets(profile.remote.secrets, profile.source)
+        for name, value in secrets.items():
+            run.secrets.add(f"remote secret {name}", value)  # kept out of every report
+        target = ssh_target(profile)
+        host = None if target is None else SshHost(target, sudo=profile.remote.sudo)
+        try:
+            if host is not None:
+                host.open()  # a refused key or an unknown host is told before any check
+            stack = RemoteStack(profile, run, label, host, secrets)
+            _reach(stack.public)
+            stack.pin_addresses()
+            yield stack
+        finally:
+            if host is not None:
+                host.close()
+
+
+def _reach(front: PublicFront) -> None:
+    https = front.https
+    try:
+        wait_for(
+            TcpPort(https.host, https.port, timeout_s=2.0),
+            timeout_s=REACH_TIMEOUT_S,
+            what=f"remote stack at {https.address}",
+            interval_s=0.5,
+        )
+    except ServiceStartError as error:
+        raise BackendUnavailableError(
+            f"the remote stack at {https.address} is unreachable ({error}). "
+            "Check public.remote.https_url (and remote.connect), DNS, and that the host is up"
+        ) from None
