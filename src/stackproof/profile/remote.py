@@ -123,7 +123,9 @@ class HostPolicy(_Strict):
     open_ports: list[int] = Field(default_factory=lambda: [22, 80, 443])
     fail2ban: Fail2banPolicy = Fail2banPolicy()
     postgres_min_version: int = Field(default=17, ge=9)
-    log_max_size_bytes: int = Field(default=10_000_000, ge=1, description="10 MB")
+    log_max_size: str = Field(
+        default="10m", pattern=r"^\d+[kmg]?$", description="Docker's notation: 10m = 10 MiB"
+    )
     log_max_files: int = Field(default=3, ge=1)
     restart_policy: Literal["unless-stopped", "always"] = "unless-stopped"
 

@@ -68,7 +68,9 @@ class RemoteStack(Stack):
         self._secrets = dict(secrets)
         runtimes = profile.remote.services if host is not None else {}
         assert host is not None or not runtimes
-        self._runtimes = {n: runtime_of(host, n, s) for n, s in runtimes.items()} if host else {}
+        self._runtimes = (
+            {n: runtime_of(host, n, s, run.secrets) for n, s in runtimes.items()} if host else {}
+        )
         capabilities = set()
         if self._runtimes:
             capabilities.add(Capability.LOGS)

@@ -9,11 +9,14 @@ processes actually have, and control (`systemctl`, `docker`) where the profile a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from stackproof.backends.base import ServiceControl
 from stackproof.backends.hosts import CommandRun, HostedService, ProcessOwner
@@ -23,6 +26,7 @@ from stackproof.backends.values import Endpoint
 from stackproof.errors import CapabilityMissingError, PreconditionError
 from stackproof.profile.remote import ServiceRuntime
 from stackproof.readiness import Check, wait_for
+from stackproof.run import SecretRegistry
 
 LOG_LINES = 5000
 CONTROL_TIMEOUT_S = 60.0
@@ -68,13 +72,38 @@ def process_tree(table: str, root: int) -> list[ProcessOwner]:
     return found
 
 
+SECRET_NAMES = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|SALT|DSN|CREDENTIAL)", re.IGNORECASE)
+
+
+def secret_values(environment: Mapping[str, str]) -> list[str]:
+    """Values of an environment that must never reach a report: passwords inside URLs and
+    the values of variables named like secrets."""
+    found = []
+    for key, value in environment.items():
+        if SECRET_NAMES.search(key):
+            found.append(value)
+        with contextlib.suppress(ValueError):
+            password = urlsplit(value).password
+            if password:
+                found.extend({password, unquote(password)})
+    return found
+
+
 class _Runtime:
     """The common part: the host, the service's name and its runtime settings."""
 
-    def __init__(self, host: SshHost, name: str, settings: ServiceRuntime) -> None:
+    def __init__(
+        self, host: SshHost, name: str, settings: ServiceRuntime, secrets: SecretRegistry
+    ) -> None:
         self.host = host
         self._name = name
         self.settings = settings
+        self._secrets = secrets
+
+    def _registered(self, environment: dict[str, str]) -> dict[str, str]:
+        for value in secret_values(environment):
+            self._secrets.add(f"{self.name} environment", value)
+        return environment
 
     @property
     def name(self) -> str:
@@ -98,7 +127,7 @@ class _Runtime:
                 f"check remote.services.{self.name}.env_file and that {self.host.target.user} "
                 "may read it"
             )
-        return parse_env_file(done.stdout)
+        return self._registered(parse_env_file(done.stdout))
 
     def _processes_from(self, main_pid: int) -> list[ProcessOwner]:
         if main_pid <= 0:
@@ -237,7 +266,7 @@ class ContainerRuntime(_Runtime):
             return super().environment()
         found = self.inspect() or {}
         pairs = found.get("Config", {}).get("Env") or []
-        return dict(p.partition("=")[::2] for p in pairs)
+        return self._registered(dict(p.partition("=")[::2] for p in pairs))
 
     def control(self, action: str) -> None:
         verb = {"resume": "unpause"}.get(action, action)
@@ -295,8 +324,10 @@ RUNTIMES: dict[str, type[_Runtime]] = {
 }
 
 
-def runtime_of(host: SshHost, name: str, settings: ServiceRuntime) -> _Runtime:
-    return RUNTIMES[settings.runtime](host, name, settings)
+def runtime_of(
+    host: SshHost, name: str, settings: ServiceRuntime, secrets: SecretRegistry
+) -> _Runtime:
+    return RUNTIMES[settings.runtime](host, name, settings, secrets)
 
 
 def _must(done: CommandRun, service: str) -> None:
