@@ -457,8 +457,11 @@ APP_OPTIONS = [
     "--tmpfs=/run", "--tmpfs=/run/lock", "--tmpfs=/tmp", "--stop-signal=SIGRTMIN+3",
     # Reached only here, on loopback: its sshd, its HTTPS and its plain HTTP.
     "--publish=127.0.0.1::22", "--publish=127.0.0.1::443", "--publish=127.0.0.1::80",
+    # The host's own Docker keeps its images on a volume of this container (overlay2 needs
+    # a file system that is not itself an overlay); `docker rm -v` removes it.
+    "--volume=/var/lib/docker",
 ]  # fmt: skip
-READY_UNITS = ("ssh", "nftables", "fail2ban", "nginx", "refstack-auth", "refstack-bot")
+READY_UNITS = ("ssh", "nftables", "fail2ban", "nginx", "docker", "refstack-auth", "refstack-bot")
 
 
 @contextlib.contextmanager
@@ -490,6 +493,9 @@ def app_host(
                 timeout_s=UP_TIMEOUT_S, what=f"{unit} on {container}", interval_s=0.3,
                 log_tail=site.logs,
             )  # fmt: skip
+        # The operator's deploy step: the host's containers on the host's Docker.
+        deployed = site.exec("python3", "/usr/local/lib/staging/containers.py", "/srv/staging-seed")
+        assert deployed.returncode == 0, deployed.stderr[-2000:]
         wait_for(
             CommandSucceeds(["docker", "exec", container, "python3", "-c", READY_SCRIPT]),
             timeout_s=UP_TIMEOUT_S, what=f"the reference stack on {container} ready",
@@ -503,8 +509,9 @@ def app_host(
 # Readiness of both services, asked on the host itself (the harness reaches only the front).
 READY_SCRIPT = """
 import sys, urllib.request
-for port in (8001, 8002):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+for port in (8001, 8002, 8102):
+    path = "/_stackproof/received" if port == 8102 else "/readyz"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
         if answer.status != 200:
             sys.exit(1)
 """
@@ -659,7 +666,7 @@ env_file = "/opt/refstack/env/bot.env"
 systemd = "refstack-anilist.service"
 
 [remote.services.sentry]
-systemd = "refstack-sentry.service"
+container = "refstack-sentry"
 
 [remote.services.nginx]
 systemd = "nginx.service"

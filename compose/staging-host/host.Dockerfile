@@ -10,11 +10,11 @@ RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       systemd systemd-sysv dbus openssh-server sudo nftables fail2ban python3-systemd \
       nginx redis-server postgresql-15 python3 python3-venv openssl iproute2 procps \
-      ca-certificates \
+      ca-certificates docker.io \
  && rm -rf /var/lib/apt/lists/* \
- && systemctl disable postgresql redis-server nginx ssh fail2ban nftables >/dev/null 2>&1 || true
+ && systemctl disable postgresql redis-server nginx ssh fail2ban nftables docker >/dev/null 2>&1 || true
 # The deploy user logs in with a key only; `refstack` runs the services and cannot log in.
-RUN useradd --create-home --shell /bin/bash --groups systemd-journal deploy \
+RUN useradd --create-home --shell /bin/bash --groups systemd-journal,docker deploy \
  && useradd --system --home-dir /opt/refstack --shell /usr/sbin/nologin refstack \
  && usermod --password "*" deploy
 COPY wheels/ /tmp/wheels/
@@ -26,10 +26,10 @@ COPY lib/ /opt/refstack/lib/
 COPY files/units/ /etc/systemd/system/
 COPY files/sudoers-deploy /etc/sudoers.d/deploy
 COPY files/sshd-staging.conf /etc/ssh/sshd_config.d/staging.conf
-COPY files/entry.sh files/setup.py /usr/local/lib/staging/
+COPY files/entry.sh files/setup.py files/containers.py /usr/local/lib/staging/
 RUN chmod 0440 /etc/sudoers.d/deploy && visudo -cq \
  && rm -f /etc/ssh/ssh_host_* \
- && systemctl enable ssh nftables fail2ban nginx \
-      refstack-anilist refstack-sentry refstack-auth refstack-bot >/dev/null 2>&1
+ && systemctl enable ssh nftables fail2ban nginx docker \
+      refstack-anilist refstack-auth refstack-bot >/dev/null 2>&1
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/bin/sh", "/usr/local/lib/staging/entry.sh"]
