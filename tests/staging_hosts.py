@@ -203,7 +203,7 @@ class Keys:
     folder: Path
     client: Path = field(init=False)
     other_client: Path = field(init=False)  # a key the host does not know: the wrong key
-    host_private: bytes = field(init=False)
+    host_private: bytes = field(init=False, repr=False)
     host_public: str = field(init=False)
     client_public: str = field(init=False)
 
@@ -354,14 +354,15 @@ class Network:
     folder: Path
     ca: RunCA
     keys: Keys
-    stack_secrets: dict[str, str]
-    host_image: str
+    stack_secrets: dict[str, str] = field(repr=False)
+    host_image: str = ""
 
 
 @dataclass
 class Site:
     network: Network
     app: str
+    alias: str  # its name on the network (where the outside probe aims)
     ssh_port: int
     https_port: int
     http_port: int
@@ -392,7 +393,7 @@ def _published(container: str, port: int) -> int:
     return int(done.stdout.split()[0].rpartition(":")[2])
 
 
-def _run_container(
+def _run_container(  # noqa: PLR0917 - one docker run, its facts in order
     name: str, image: str, network: Network, alias: str, seed: Path, extra: list[str]
 ) -> None:
     docker(
@@ -470,20 +471,14 @@ def app_host(
 ) -> Iterator[Site]:
     """An app host on `network`, configured as `variant` says; removed on leaving."""
     container = f"spf-{network.run_id}-{name}"
+    alias = APP_HOST if name == APP_HOST else name
     seed = write_seed(network.folder / f"seed-{name}", role="app", ca=network.ca,
                       names=[PUBLIC_HOST], stack_secrets=network.stack_secrets,
                       keys=network.keys, variant=variant or {})  # fmt: skip
     try:
-        _run_container(
-            container,
-            network.host_image,
-            network,
-            APP_HOST if name == APP_HOST else name,
-            seed,
-            APP_OPTIONS,
-        )
-        site = Site(network, container, _published(container, 22), _published(container, 443),
-                    _published(container, 80))  # fmt: skip
+        _run_container(container, network.host_image, network, alias, seed, APP_OPTIONS)
+        site = Site(network, container, alias, _published(container, 22),
+                    _published(container, 443), _published(container, 80))  # fmt: skip
         wait_for(_SystemRunning(container), timeout_s=UP_TIMEOUT_S,
                  what=f"the staging host {container}", interval_s=0.3,
                  log_tail=site.logs)  # fmt: skip
@@ -579,7 +574,7 @@ def staging_profile(
         api_key.touch(mode=0o600)
         api_key.write_text(site.network.stack_secrets["auth_api_key"] + "\n", "utf-8")
     probe_table = (
-        f'[remote.probe]\naddress = "{APP_HOST}"\ndocker_network = "{site.network.name}"\n'
+        f'[remote.probe]\naddress = "{site.alias}"\ndocker_network = "{site.network.name}"\n'
         f'image = "{site.network.host_image}"\n'
         if probe
         else ""

@@ -12,7 +12,6 @@ the deploy user's authorized key, the rendered nginx config) and mounts it read-
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import pwd
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 PG_DATA = Path("/var/lib/staging-pg")
+SOCKETS = Path("/var/run/postgresql")  # made by Debian's postgresql-common, owned by postgres
 TLS_DIR = Path("/etc/refstack/tls")
 ENV_DIR = Path("/opt/refstack/env")
 SENTRY_DSN = "http://5f0c0ffee0ddba11ab1e5ca1ab1ec0de@127.0.0.1:8102/1"
@@ -190,8 +190,9 @@ def app(seed: Path, settings: dict[str, Any]) -> None:
 
 
 def pg_bin() -> Path:
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
-    return Path(versions[-1])
+    """The newest PostgreSQL of the image (Debian keeps each major in its own folder)."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    return versions[-1]
 
 
 def as_user(user: str, argv: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
@@ -208,7 +209,7 @@ def postgres_setup(seed: Path, secrets: dict[str, str]) -> None:
     copy(seed / "tls" / "server.crt", PG_DATA / "server.crt", 0o644, "postgres")
     copy(seed / "tls" / "server.key", PG_DATA / "server.key", 0o600, "postgres")
     with (PG_DATA / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write("listen_addresses = '*'\nssl = on\nunix_socket_directories = '/tmp'\n")
+        conf.write(f"listen_addresses = '*'\nssl = on\nunix_socket_directories = '{SOCKETS}'\n")
     # TLS only: no `host` line, so a connection without TLS finds no entry and is refused.
     write(
         PG_DATA / "pg_hba.conf",
@@ -225,7 +226,7 @@ def postgres_setup(seed: Path, secrets: dict[str, str]) -> None:
         "CREATE DATABASE stack OWNER stack",
     ]
     for statement in statements:
-        as_user("postgres", [str(binaries / "psql"), "-h", "/tmp", "-qAtc", statement],
+        as_user("postgres", [str(binaries / "psql"), "-h", str(SOCKETS), "-qAtc", statement],
                 stdout=subprocess.DEVNULL)  # fmt: skip
     as_user("postgres", [*ctl, "stop"], stdout=subprocess.DEVNULL)
 

@@ -90,7 +90,7 @@ def parse_link(service: str, variable: str, value: str) -> DatabaseLink | None:
     if kind is None:
         return None
     params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    host = parts.hostname or params.get("host", "")
+    host = unquote(parts.hostname or "") or params.get("host", "")
     if host.startswith("/"):
         host = ""
     try:

@@ -1,0 +1,224 @@
+"""The pre-release gate against staging hosts the run makes (issue 11): the reference host
+passes R-HOST-1..6 and R-TLS-8 (and the auth check with its key from `[remote.secrets]`),
+every host mutant is killed by a `fail`, and an unreachable host, a wrong key and an unknown
+host key each give a clear error and a report of `error` verdicts, leaving nothing behind.
+
+The hosts are containers (see `staging_hosts`); without a Docker engine these tests skip.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from staging_hosts import (
+    APP_HOST,
+    LABEL,
+    REQUIREMENTS,
+    HostMutant,
+    Network,
+    Site,
+    app_host,
+    docker,
+    engine_unavailable,
+    host_mutants,
+    staging_network,
+    staging_profile,
+)
+from support import SuiteRun, run_suites
+
+pytestmark = pytest.mark.stack
+WHY_NOT = engine_unavailable()
+if WHY_NOT is not None:
+    pytestmark = [pytest.mark.stack, pytest.mark.skip(reason=f"staging hosts: {WHY_NOT}")]
+
+GATE = (*REQUIREMENTS, "R-AUTH-1")
+MUTANTS = host_mutants()
+PARALLEL_HOSTS = 3
+
+
+def _selected(*requirements: str) -> list[str]:
+    return [f"--requirement={r}" for r in requirements]
+
+
+def _run_id() -> str:
+    return f"s{secrets.token_hex(3)}"
+
+
+def _left_behind(run_id: str) -> list[str]:
+    """Containers and networks still labelled with a suite run's ID."""
+    containers = docker("ps", "-aq", "--filter", f"label={LABEL}={run_id}").stdout.split()
+    networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}={run_id}").stdout.split()
+    return containers + networks
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    with staging_network(tmp_path_factory.mktemp("staging"), _run_id()) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def reference_host(network: Network) -> Iterator[Site]:
+    with app_host(network, APP_HOST) as site:
+        yield site
+
+
+# --- the reference host passes ----------------------------------------------------------
+
+
+def test_the_reference_host_passes_the_gate(reference_host: Site, tmp_path: Path) -> None:
+    profile = staging_profile(reference_host, tmp_path / "profile")
+    before = reference_host.keys.known_hosts(reference_host.ssh_port).read_bytes()
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", *_selected(*GATE),
+                     run_id="gate")  # fmt: skip
+    assert run.exit_code == 0, run.output[-6000:]
+    verdicts = run.covered()
+    assert {r: verdicts.get(r) for r in GATE} == dict.fromkeys(GATE, "pass"), run.output[-6000:]
+    assert run.results["run"]["backend"] == "remote"
+    # The known_hosts file is read, never written; the API key came from a file and is
+    # nowhere in the report.
+    assert reference_host.keys.known_hosts(reference_host.ssh_port).read_bytes() == before
+    key = reference_host.network.stack_secrets["auth_api_key"]
+    for written in run.run_dir.rglob("*"):
+        if written.is_file():
+            assert key not in written.read_text("utf-8", errors="replace"), written
+    assert _left_behind("gate") == []  # the outside probe's container is gone
+
+
+def test_the_gate_reads_what_it_judges_from_the_host(reference_host: Site, tmp_path: Path) -> None:
+    """The evidence is the host's own: its firewall, its sockets, its users, the wire."""
+    profile = staging_profile(reference_host, tmp_path / "profile")
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", *_selected(*REQUIREMENTS))
+    evidence = {r["id"]: {e["label"]: e["data"] for e in r["evidence"]}
+                for r in run.results["requirements"]}  # fmt: skip
+    assert evidence["R-HOST-1"]["firewall"]["kind"] == "nftables"
+    assert evidence["R-HOST-1"]["firewall"]["default input"] == "drop"
+    assert evidence["R-HOST-1"]["probe"]["states"] == {"22": "open", "80": "open", "443": "open"}
+    assert "tcp 127.0.0.1:8002" in evidence["R-HOST-3"]["listening"]
+    assert evidence["R-HOST-4"]["users"]["bot"]["configured"] == "refstack"
+    assert evidence["R-HOST-5"]["sentry"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert 170000 <= evidence["R-HOST-6"]["server_version_num"]["dbhost:5432"] < 180000
+    wire = evidence["R-TLS-8"]["wire"]
+    assert len(wire) == 4  # auth and bot, each to PostgreSQL and Redis on the database host
+    assert all(
+        w["tls"] and w["verified"] and w["detail"].startswith("TLSv1.3") for w in wire.values()
+    )
+
+
+# --- every host mutant is killed --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MutantRun:
+    mutant: HostMutant
+    run: SuiteRun
+
+
+def _run_mutant(network: Network, mutant: HostMutant, folder: Path) -> MutantRun:
+    name = mutant.name.removeprefix("host-")[:20]
+    with app_host(network, name, mutant.host) as site:
+        profile = staging_profile(site, folder / "profile")
+        run = run_suites(folder / "reports", f"--profile={profile}", *_selected(*REQUIREMENTS),
+                         run_id=mutant.name)  # fmt: skip
+    return MutantRun(mutant, run)
+
+
+@pytest.fixture(scope="module")
+def mutant_runs(network: Network, tmp_path_factory: pytest.TempPathFactory) -> dict[str, MutantRun]:
+    """Every host mutant on a host of its own, a few side by side."""
+    app_mutants = [m for m in MUTANTS if m.database == "postgresql-17"]
+    folder = tmp_path_factory.mktemp("host-mutants")
+    with ThreadPoolExecutor(PARALLEL_HOSTS) as pool:
+        futures = [pool.submit(_run_mutant, network, m, folder / m.name) for m in app_mutants]
+        runs = {f.result().mutant.name: f.result() for f in futures}
+    old_database = [m for m in MUTANTS if m.database == "postgresql-15"]
+    for mutant in old_database:
+        with staging_network(folder / mutant.name, _run_id(), db_in_host_image=True) as other:
+            runs[mutant.name] = _run_mutant(other, mutant, folder / mutant.name)
+    return runs
+
+
+def test_there_are_host_mutants_for_every_host_requirement() -> None:
+    expected = {r for m in MUTANTS for r in m.expects}
+    assert set(REQUIREMENTS) <= expected, f"no host mutant for {set(REQUIREMENTS) - expected}"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_host_mutant_is_killed_by_a_fail(
+    mutant: HostMutant, mutant_runs: dict[str, MutantRun]
+) -> None:
+    run = mutant_runs[mutant.name].run
+    verdicts = run.covered()
+    for requirement in mutant.expects:
+        assert verdicts.get(requirement) == "fail", (
+            f"{mutant.name} ({mutant.description}): {requirement} is {verdicts.get(requirement)}, "
+            f"expected fail\n{run.output[-4000:]}"
+        )
+    errors = {r: v for r, v in verdicts.items() if v == "error"}
+    assert errors == {}, f"{mutant.name}: a mutant must be judged, not break the checks: {errors}"
+
+
+# --- bad input: a clear error, a report of errors, nothing left behind ------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again when the block ends
+
+
+def _expect_error(run: SuiteRun, *phrases: str) -> None:
+    assert run.exit_code != 0
+    verdicts = run.covered()
+    assert verdicts, run.output[-3000:]
+    assert set(verdicts.values()) == {"error"}, verdicts
+    messages = " ".join(run.results["run"]["errors"])
+    for phrase in phrases:
+        assert phrase in messages, f"{phrase!r} not in {messages!r}"
+    assert (run.run_dir / "report.html").is_file()
+    assert (run.run_dir / "junit.xml").is_file()
+
+
+def test_an_unknown_host_key_is_an_error_naming_the_host_and_its_fingerprint(
+    reference_host: Site, tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("", "utf-8")
+    profile = staging_profile(reference_host, tmp_path / "profile", known_hosts=empty)
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", *_selected(*REQUIREMENTS),
+                     run_id="unknown-key")  # fmt: skip
+    _expect_error(
+        run,
+        f"[127.0.0.1]:{reference_host.ssh_port}",
+        reference_host.keys.host_fingerprint(),
+        "never accepts an unknown host key",
+        "ssh-keyscan",
+    )
+    assert empty.read_text("utf-8") == "", "known_hosts must never be written"
+    assert _left_behind("unknown-key") == []
+
+
+def test_a_wrong_key_is_an_error_saying_the_key_was_refused(
+    reference_host: Site, tmp_path: Path
+) -> None:
+    profile = staging_profile(
+        reference_host, tmp_path / "profile", identity=reference_host.keys.other_client
+    )
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", *_selected(*REQUIREMENTS),
+                     run_id="wrong-key")  # fmt: skip
+    _expect_error(run, "refused the key", str(reference_host.keys.other_client))
+    assert _left_behind("wrong-key") == []
+
+
+def test_an_unreachable_host_is_an_error_saying_so(reference_host: Site, tmp_path: Path) -> None:
+    profile = staging_profile(reference_host, tmp_path / "profile", ssh_port=_closed_port())
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", *_selected(*REQUIREMENTS),
+                     run_id="unreachable")  # fmt: skip
+    _expect_error(run, "is unreachable", "remote.port")
+    assert _left_behind("unreachable") == []
