@@ -145,7 +145,8 @@ def _build(tag: str, dockerfile: str, context: Path) -> None:
 def host_image() -> BuiltImage:
     requirements = _requirements()
     tag = "stackproof/staging-host:" + content_hash(
-        CONTEXT, ROOT / "stack" / "refstack", ROOT / "src" / "stackproof" / "fakes",
+        CONTEXT, ROOT / "stack" / "refstack", ROOT / "stack" / "ops",
+        ROOT / "src" / "stackproof" / "fakes",
         extra="\n".join(requirements),
     )  # fmt: skip
     if docker("image", "inspect", tag, check=False).returncode == 0:
@@ -158,6 +159,7 @@ def host_image() -> BuiltImage:
         shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(ROOT / "stack" / "refstack", context / "app" / "refstack", ignore=ignore)
+        shutil.copytree(ROOT / "stack" / "ops", context / "app" / "ops", ignore=ignore)
         package = context / "lib" / "stackproof"
         package.mkdir(parents=True)
         for module in ("__init__.py", "errors.py"):
@@ -220,7 +222,9 @@ class Keys:
         self.client_public = _openssh_public(client, "stackproof-harness")
 
     def known_hosts(self, port: int) -> Path:
-        path = self.folder / "known_hosts"
+        """A known_hosts file holding the host key for the host on `port` (one per host:
+        hosts of one network share the key, and several may be checked at once)."""
+        path = self.folder / f"known_hosts-{port}"
         path.write_text(f"[127.0.0.1]:{port} {' '.join(self.host_public.split()[:2])}\n", "utf-8")
         return path
 
@@ -269,7 +273,8 @@ def write_seed(
 ) -> Path:
     (folder / "tls").mkdir(parents=True)
     (folder / "ssh").mkdir()
-    certificate = ca.issue(f"{role}-server", names, valid_days=90)
+    # One certificate file per seed: hosts of one network are made side by side.
+    certificate = ca.issue(folder.name, names, valid_days=90)
     shutil.copy(ca.ca_path, folder / "tls" / "ca.pem")
     shutil.copy(certificate.cert_path, folder / "tls" / "server.crt")
     shutil.copy(certificate.key_path, folder / "tls" / "server.key")
@@ -382,6 +387,19 @@ class Site:
     def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return docker("exec", self.app, *argv, check=False, timeout=60)
 
+    def unit_log(self, unit: str) -> str:
+        status = self.exec("systemctl", "status", "--no-pager", "--lines=0", unit).stdout
+        journal = self.exec("journalctl", "--no-pager", "--lines=60", "--unit", unit).stdout
+        return status + journal
+
+    def unit_failed(self, unit: str) -> str | None:
+        """Why waiting for `unit` is pointless: it failed and will not be restarted."""
+        done = self.exec("systemctl", "show", "--property=ActiveState,Restart", unit)
+        facts = dict(line.partition("=")[::2] for line in done.stdout.splitlines())
+        if facts.get("ActiveState") == "failed" and facts.get("Restart") == "no":
+            return f"{unit} failed"
+        return None
+
     def logs(self) -> str:
         journal = self.exec("journalctl", "--no-pager", "-n", "200")
         database = docker("logs", self.network.db, check=False)
@@ -486,7 +504,8 @@ def app_host(
             wait_for(
                 CommandSucceeds(["docker", "exec", container, "systemctl", "is-active", "--quiet", unit]),
                 timeout_s=UP_TIMEOUT_S, what=f"{unit} on {container}", interval_s=0.3,
-                log_tail=site.logs,
+                log_tail=lambda unit=unit: site.unit_log(unit),  # type: ignore[misc]
+                give_up=lambda unit=unit: site.unit_failed(unit),  # type: ignore[misc]
             )  # fmt: skip
         # The operator's deploy step: the host's containers on the host's Docker.
         deployed = site.exec("python3", "/usr/local/lib/staging/containers.py", "/srv/staging-seed")
@@ -551,6 +570,22 @@ def host_mutants(folder: Path = ROOT / "mutants") -> list[HostMutant]:
 
 # --- the profile a user would write for such a host ---------------------------------------
 
+# The host's own ops scripts, as its operator would name them. Its backups cannot pass here:
+# Debian 12 has no pg_dump 17 for the database host's PostgreSQL 17 (see the README).
+OPS_TABLES = """
+[ops]
+backup = ["{{ python }}", "ops/backup.py"]
+retention = ["{{ python }}", "ops/retention.py"]
+
+[remote.ops]
+cwd = "/opt/refstack/app"
+python = "/usr/bin/python3"
+folder = "/opt/refstack/ops"
+config = "/opt/refstack/ops/ops.toml"
+backup_dir = "/opt/refstack/ops/backups"
+releases_dir = "/opt/refstack/releases"
+control = "/opt/refstack/ops/svc"
+"""
 REQUIREMENTS = ("R-HOST-1", "R-HOST-2", "R-HOST-3", "R-HOST-4", "R-HOST-5", "R-HOST-6", "R-TLS-8")
 
 
@@ -563,6 +598,7 @@ def staging_profile(
     ssh_port: int | None = None,
     probe: bool = True,
     secret_file: Path | None = None,
+    ops: bool = False,
 ) -> Path:
     """The staging profile of the reference stack on `site`, as its operator would write it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -670,6 +706,8 @@ systemd = "nginx.service"
 auth_api_key = {{ file = "{api_key}" }}
 
 {probe_table}'''
+    if ops:
+        text += OPS_TABLES
     path = folder / "staging.toml"
     path.write_text(text, "utf-8")
     return path

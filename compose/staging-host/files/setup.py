@@ -175,6 +175,48 @@ def unit_users(variant: dict[str, Any]) -> None:
         )
 
 
+SERVICE_CONTROL = """#!/bin/sh
+# svc start|stop|restart|status SERVICE... [--wait] (stack/ops/README.md): systemd units of
+# the stack, through the deploy user's scoped sudo.
+action=$1; shift
+set -- $(printf '%s\\n' "$@" | grep -v '^--wait$' | sed 's/^/refstack-/; s/$/.service/')
+case "$action" in
+  status) for unit; do
+            state=$(systemctl is-active "$unit"); echo "$unit: $state"
+            [ "$state" = active ] || { systemctl is-failed -q "$unit" && echo exited; exit 3; }
+          done ;;
+  *) exec sudo -n systemctl "$action" "$@" ;;
+esac
+"""
+
+
+def ops(settings: dict[str, Any]) -> None:
+    """The stack's ops folder as an operator sets it up: config (0600), backups (0700), svc."""
+    folder = Path("/opt/refstack/ops")
+    for path in (folder, folder / "backups", folder / "events"):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.chown(path, "deploy", "deploy")
+    postgres, _ = dsns(settings)
+    bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    write(
+        folder / "ops.toml",
+        f"""service_control = "{folder}/svc"
+
+[database]
+service = "postgres"
+url = "{postgres}"
+bin_dir = "{bin_dir}"
+
+[backup]
+dir = "{folder}/backups"
+retention_days = 7
+""",
+        0o600,
+        "deploy",
+    )
+    write(folder / "svc", SERVICE_CONTROL, 0o755, "deploy")
+
+
 def app(seed: Path, settings: dict[str, Any]) -> None:
     variant = settings.get("variant", {})
     ssh(seed)
@@ -183,6 +225,7 @@ def app(seed: Path, settings: dict[str, Any]) -> None:
     firewall(variant)
     fail2ban(variant)
     env_files(settings)
+    ops(settings)
     unit_users(variant)
 
 

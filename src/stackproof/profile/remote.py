@@ -154,6 +154,31 @@ class OutsideProbe(_Strict):
         return self
 
 
+def _host_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"must be an absolute path on the host, got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+class RemoteOps(_Strict):
+    """Where the stack's operations scripts (`[ops]`) live and work on the host: they run
+    there over SSH, as cron or CI would run them. `{{ python }}` in `[ops]` means `python`."""
+
+    cwd: str = Field(description="the folder the scripts run from (the stack's root)")
+    python: str = "python3"
+    folder: str = Field(description="the ops folder; scripts' events land in <folder>/events")
+    config: str | None = Field(default=None, description="handed to scripts as OPS_CONFIG")
+    backup_dir: str
+    releases_dir: str
+    control: str = Field(description="the service-control command scripts are given")
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("cwd", "folder", "config", "backup_dir", "releases_dir", "control")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        return None if value is None else _host_path(value)
+
+
 class RemoteSettings(_Strict):
     ssh: str | None = Field(
         default=None, description="user@host to reach the host with SSH; None: URLs only"
@@ -170,6 +195,7 @@ class RemoteSettings(_Strict):
     secrets: dict[str, SecretSource] = Field(default_factory=dict)
     hardening: HostPolicy = HostPolicy()
     probe: OutsideProbe | None = None
+    ops: RemoteOps | None = None
 
     @field_validator("ssh")
     @classmethod
@@ -203,6 +229,8 @@ class RemoteSettings(_Strict):
         ]
         if self.services and self.ssh is None:
             found.append("remote.services: needs remote.ssh (the host they run on)")
+        if self.ops is not None and self.ssh is None:
+            found.append("remote.ops: needs remote.ssh (the host the scripts run on)")
         return found
 
 

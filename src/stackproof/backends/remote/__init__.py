@@ -9,13 +9,17 @@ Destructive checks run only with `environment = "staging"` and `--allow-destruct
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
-from stackproof.backends.base import Backend, FileAccess, Stack
+from stackproof.backends.base import Backend, FileAccess, OpsAccess, ScriptProcess, Stack
 from stackproof.backends.hosts import HostAccess
 from stackproof.backends.remote.files import SshFiles
 from stackproof.backends.remote.front import pinned, planned_front
+from stackproof.backends.remote.ops import remote_ops
+from stackproof.backends.remote.scripts import SshScript
 from stackproof.backends.remote.secrets import read_secrets
 from stackproof.backends.remote.services import RemoteService, StagingHost, runtime_of
 from stackproof.backends.remote.ssh import SshHost, SshTarget
@@ -78,6 +82,8 @@ class RemoteStack(Stack):
             capabilities.add(Capability.CONTROL)
         if host is not None:
             capabilities.add(Capability.FILES)
+        if host is not None and profile.remote.ops is not None and profile.ops is not None:
+            capabilities.add(Capability.OPS)
         self.capabilities = frozenset(capabilities)
 
     @property
@@ -105,6 +111,24 @@ class RemoteStack(Stack):
         if self._ssh is None:
             return super().files()
         return SshFiles(self._ssh)
+
+    def ops(self) -> OpsAccess:
+        if self._ssh is None or self.profile.remote.ops is None or self.profile.ops is None:
+            raise CapabilityMissingError(
+                "the profile does not say where the stack's ops scripts live on the host",
+                enable="[ops] and remote.ops (with remote.ssh)",
+            )
+        return remote_ops(self.profile.ops, self.profile.remote.ops, self.profile.backup_database())
+
+    def start_script(
+        self, operation: str, args: Sequence[str], env: Mapping[str, str], log_path: Path
+    ) -> ScriptProcess:
+        ops = self.ops()
+        assert self._ssh is not None  # ops() demands it
+        return SshScript(
+            self._ssh, ops.command(operation, *args), cwd=ops.cwd, env={**ops.env, **env},
+            log_path=log_path,
+        )  # fmt: skip
 
     def secret(self, name: str) -> str:
         if name in self._secrets:
@@ -142,6 +166,8 @@ class RemoteBackend(Backend):
             if host is not None:
                 host.open()  # a refused key or an unknown host is told before any check
             stack = RemoteStack(profile, run, label, host, secrets)
+            if host is not None and profile.remote.ops is not None:
+                host.run(f"mkdir -p -m 0700 {shlex.quote(profile.remote.ops.folder)}/events")
             _reach(stack.public)
             stack.pin_addresses()
             yield stack
