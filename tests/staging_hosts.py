@@ -140,6 +140,17 @@ def _build(tag: str, dockerfile: str, context: Path) -> None:
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"docker build of {tag} failed:\n{done.stderr[-4000:]}")
+    _prune_older(tag)
+
+
+def _prune_older(tag: str) -> None:
+    """Older builds of the same image (ours: they carry the cache label) are superseded."""
+    repository = tag.partition(":")[0]
+    listed = docker("images", "--filter", f"label={CACHE_LABEL}=staging-host",
+                    "--format", "{{.Repository}}:{{.Tag}}", repository, check=False)  # fmt: skip
+    older = [name for name in listed.stdout.split() if name != tag and name.startswith(repository)]
+    if older:
+        docker("rmi", *older, check=False, timeout=300)
 
 
 def host_image() -> BuiltImage:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from support import REFERENCE, run_suites
 
+from stackproof.backends.hosts import CommandRun
 from stackproof.backends.remote.front import planned_front
 from stackproof.backends.remote.secrets import read_secrets
 from stackproof.backends.remote.services import parse_env_file, process_tree, secret_values
@@ -21,8 +22,8 @@ from stackproof.backends.remote.ssh import SshConnector, SshTarget, UnknownHostK
 from stackproof.backends.values import Endpoint
 from stackproof.checks.containers import ContainerPolicy, container_problems, docker_size
 from stackproof.checks.dbtls import database_links, parse_link, postgres_wire
-from stackproof.checks.host import parse_listener, read_iptables, read_nftables, read_ufw
-from stackproof.errors import BackendUnavailableError, ProfileError
+from stackproof.checks.host import firewall, parse_listener, read_iptables, read_nftables, read_ufw
+from stackproof.errors import BackendUnavailableError, PreconditionError, ProfileError
 from stackproof.profile import load_profile
 from stackproof.profile.remote import SecretSource
 
@@ -394,3 +395,50 @@ def test_an_unreachable_port_says_so(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(BackendUnavailableError, match="is unreachable"):
         SshConnector(_target(tmp_path, port, known)).connect()
+
+
+class AnsweringHost:
+    """A `HostAccess` double answering `root` commands from a table (the reading logic's
+    test; the real host is in test_staging_hosts.py)."""
+
+    def __init__(self, answers: dict[str, CommandRun]) -> None:
+        self.answers = answers
+
+    def root(self, argv: list[str]) -> CommandRun:
+        return self.answers[argv[0]]
+
+
+def ran(exit_status: int, stdout: str = "", stderr: str = "") -> CommandRun:
+    return CommandRun("cmd", exit_status, stdout, stderr)
+
+
+NOT_FOUND = ran(1, stderr="sudo: ufw: command not found")
+REFUSED = ran(1, stderr="sudo: a password is required")
+
+
+def test_the_firewall_is_read_from_nftables_first() -> None:
+    host = AnsweringHost(
+        {"nft": ran(0, json.dumps(nft("drop", WEB))), "ufw": NOT_FOUND, "iptables": NOT_FOUND}
+    )
+    assert firewall(host).kind == "nftables"  # type: ignore[arg-type]
+
+
+def test_nftables_without_an_input_chain_and_nothing_else_is_no_firewall() -> None:
+    host = AnsweringHost(
+        {"nft": ran(0, json.dumps({"nftables": []})), "ufw": NOT_FOUND, "iptables": NOT_FOUND}
+    )
+    wall = firewall(host)  # type: ignore[arg-type]
+    assert wall.default_input is None
+    assert not wall.denies_by_default
+
+
+def test_no_firewall_tool_at_all_is_a_finding_not_an_error() -> None:
+    missing = ran(127, stderr="sh: nft: not found")
+    host = AnsweringHost({"nft": missing, "ufw": missing, "iptables": missing})
+    assert firewall(host).kind == "none"  # type: ignore[arg-type]
+
+
+def test_a_firewall_the_login_may_not_read_is_an_error_naming_the_commands() -> None:
+    host = AnsweringHost({"nft": REFUSED, "ufw": REFUSED, "iptables": REFUSED})
+    with pytest.raises(PreconditionError, match="sudo -n"):
+        firewall(host)  # type: ignore[arg-type]

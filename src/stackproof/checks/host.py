@@ -175,13 +175,15 @@ def read_ufw(status: str) -> Firewall:
 
 
 def firewall(host: HostAccess) -> Firewall:
-    """Whichever firewall the host has: nftables, then iptables, then UFW."""
+    """Whichever firewall the host has: nftables, then UFW, then iptables. A host whose
+    nftables has no input chain, and no other firewall, has none (a finding, not an error)."""
     attempts: list[CommandRun] = []
     nft = host.root(["nft", "-j", "list", "ruleset"])
-    if nft.ok and nft.stdout.strip():
-        reading = read_nftables(json.loads(nft.stdout))
-        if reading.default_input is not None:
-            return reading
+    nftables: Firewall | None = None
+    if nft.ok:
+        nftables = read_nftables(json.loads(nft.stdout or "{}"))
+        if nftables.default_input is not None:
+            return nftables
     attempts.append(nft)
     ufw = host.root(["ufw", "status", "verbose"])
     if ufw.ok:
@@ -191,6 +193,8 @@ def firewall(host: HostAccess) -> Firewall:
     if iptables.ok:
         return read_iptables(iptables.stdout)
     attempts.append(iptables)
+    if nftables is not None:  # iptables-nft rules would have shown in nft's ruleset
+        return nftables
     if all("command not found" in a.stderr or a.exit_status == 127 for a in attempts):
         return Firewall("none", None, detail="no nft, ufw or iptables on the host")
     raise PreconditionError(
