@@ -314,17 +314,20 @@ def _labels(run_id: str) -> list[str]:
 
 
 def sweep_orphans() -> list[str]:
-    """Remove containers and networks of runs whose harness process is gone."""
+    """Remove containers (then networks) of runs whose harness process is gone."""
     removed: list[str] = []
-    for kind in ("container", "network"):
-        listed = docker(kind, "ls", "--all" if kind == "container" else "--quiet",
-                        "--filter", f"label={OWNER_LABEL}",
-                        "--format", f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
-                        check=False)  # fmt: skip
-        for line in listed.stdout.split("\n"):
+    owner = f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}'
+    for listing, removal in (
+        (["container", "ls", "--all"], ["container", "rm", "--force", "--volumes"]),
+        (["network", "ls"], ["network", "rm"]),
+    ):
+        listed = docker(
+            *listing, "--filter", f"label={OWNER_LABEL}", "--format", owner, check=False
+        )
+        for line in listed.stdout.splitlines():
             ident, _, pid = line.strip().partition(" ")
             if ident and pid.isdigit() and not _alive(int(pid)):
-                docker(kind, "rm", "-f" if kind == "container" else ident, ident, check=False)
+                docker(*removal, ident, check=False, timeout=120)
                 removed.append(ident)
     return removed
 

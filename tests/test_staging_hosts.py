@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +22,9 @@ from pathlib import Path
 import pytest
 from staging_hosts import (
     APP_HOST,
+    BASE_IMAGE,
     LABEL,
+    OWNER_LABEL,
     REQUIREMENTS,
     HostMutant,
     Network,
@@ -30,6 +35,7 @@ from staging_hosts import (
     host_mutants,
     staging_network,
     staging_profile,
+    sweep_orphans,
 )
 from support import SuiteRun, run_suites
 
@@ -259,3 +265,50 @@ def test_the_hosts_own_ops_scripts_run_there_over_ssh(reference_host: Site, tmp_
         assert any(e.get("event") for e in result.events), result.events
         files.remove(new)
     assert stack.can(Capability.OPS)
+
+
+# --- nothing outlives the run --------------------------------------------------------------
+
+HOLD_A_NETWORK = """
+import sys
+sys.path[:0] = [{tests!r}]
+from pathlib import Path
+from staging_hosts import staging_network
+with staging_network(Path({folder!r}), {run_id!r}):
+    print("up", flush=True)
+    sys.stdin.read()  # until Ctrl-C
+"""
+
+
+def test_ctrl_c_removes_the_hosts_networks_of_the_run(tmp_path: Path) -> None:
+    run_id = _run_id()
+    script = HOLD_A_NETWORK.format(
+        tests=str(Path(__file__).parent), folder=str(tmp_path), run_id=run_id
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "up"
+            assert _left_behind(run_id), "the network and the database host should be up"
+            holder.send_signal(signal.SIGINT)
+            holder.wait(timeout=120)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+    assert _left_behind(run_id) == []
+
+
+def test_what_a_killed_harness_left_is_swept_by_the_next_run() -> None:
+    run_id = _run_id()
+    orphan = docker(
+        "run", "--detach", "--label", f"{LABEL}={run_id}", "--label", f"{OWNER_LABEL}=999999999",
+        "--entrypoint", "/bin/sleep", BASE_IMAGE, "300",
+    ).stdout.strip()  # fmt: skip
+    try:
+        swept = sweep_orphans()
+        assert any(orphan.startswith(short) for short in swept), swept
+        assert _left_behind(run_id) == []
+    finally:
+        docker("rm", "-f", orphan, check=False)

@@ -75,10 +75,14 @@ class RemoteStack(Stack):
         self._runtimes = (
             {n: runtime_of(host, n, s, run.secrets) for n, s in runtimes.items()} if host else {}
         )
+        # A capability the suites rely on for the whole stack is claimed only when every
+        # service has it: a suite reading every service's log would otherwise meet a service
+        # on another host halfway through (each service still offers what it can).
         capabilities = set()
-        if self._runtimes:
+        everywhere = set(runtimes) >= set(profile.services)
+        if runtimes and everywhere:
             capabilities.add(Capability.LOGS)
-        if any(s.control for s in runtimes.values()):
+        if runtimes and everywhere and all(s.control for s in runtimes.values()):
             capabilities.add(Capability.CONTROL)
         if host is not None:
             capabilities.add(Capability.FILES)
