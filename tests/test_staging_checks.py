@@ -442,3 +442,44 @@ def test_a_firewall_the_login_may_not_read_is_an_error_naming_the_commands() -> 
     host = AnsweringHost({"nft": REFUSED, "ufw": REFUSED, "iptables": REFUSED})
     with pytest.raises(PreconditionError, match="sudo -n"):
         firewall(host)  # type: ignore[arg-type]
+
+
+# --- destructive checks: staging with --allow-destructive only, production never ----------
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "reason"),
+    [
+        ("production", ["--allow-destructive"], "never run against a production profile"),
+        ("staging", [], "--allow-destructive"),
+        ("test", ["--allow-destructive"], "environment = 'staging'"),
+    ],
+)
+def test_destructive_checks_on_a_remote_stack_need_staging_and_the_flag(
+    tmp_path: Path, environment: str, flags: list[str], reason: str
+) -> None:
+    profile = remote_profile(tmp_path)
+    text = profile.read_text("utf-8").replace(
+        'environment = "test"', f'environment = "{environment}"'
+    )
+    profile.write_text(text, "utf-8")
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", "--backend=remote",
+                     "--requirement=R-HLT-3", *flags)  # fmt: skip
+    tests = [t for r in run.results["requirements"] if r["id"] == "R-HLT-3" for t in r["tests"]]
+    assert tests
+    assert {t["outcome"] for t in tests} == {"skip"}
+    assert all(reason in (t["message"] or "") for t in tests), tests
+
+
+def test_staging_with_the_flag_lets_destructive_checks_try(tmp_path: Path) -> None:
+    """They then meet the (unreachable) stack: an error, not a skip for the guard's reason."""
+    profile = remote_profile(tmp_path)
+    profile.write_text(
+        profile.read_text("utf-8").replace('environment = "test"', 'environment = "staging"'),
+        "utf-8",
+    )
+    run = run_suites(tmp_path / "reports", f"--profile={profile}", "--backend=remote",
+                     "--requirement=R-HLT-3", "--allow-destructive")  # fmt: skip
+    tests = [t for r in run.results["requirements"] if r["id"] == "R-HLT-3" for t in r["tests"]]
+    assert tests
+    assert not any("destructive" in (t["message"] or "") for t in tests if t["outcome"] == "skip")
