@@ -50,7 +50,7 @@ UP_TIMEOUT_S = 180
 SECRET_NAMES = (
     "postgres_password", "redis_password", "userid_hash_salt", "auth_api_key",
     "oauth_context_key", "token_encryption_key", "anilist_client_secret",
-    "anilist_token_canary", "discord_bot_token", "canary_token",
+    "anilist_token_canary", "discord_bot_token", "canary_token", "postgres_admin_password",
 )  # fmt: skip
 
 
@@ -600,6 +600,17 @@ backup_dir = "/opt/refstack/ops/backups"
 releases_dir = "/opt/refstack/releases"
 control = "/opt/refstack/ops/svc"
 """
+# The app host's own PostgreSQL (the local-database variant), for the backup drills: its
+# unit under control, its administrator DSN from a file.
+LOCAL_DATABASE_TABLES = """
+[remote.services.postgres]
+systemd = "refstack-postgres.service"
+control = true
+admin_secret = "admin_dsn"
+
+[remote.secrets.admin_dsn]
+file = "{admin}"
+"""
 REQUIREMENTS = ("R-HOST-1", "R-HOST-2", "R-HOST-3", "R-HOST-4", "R-HOST-5", "R-HOST-6", "R-TLS-8")
 
 
@@ -613,6 +624,7 @@ def staging_profile(
     probe: bool = True,
     secret_file: Path | None = None,
     ops: bool = False,
+    local_database: bool = False,
 ) -> Path:
     """The staging profile of the reference stack on `site`, as its operator would write it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -720,8 +732,15 @@ systemd = "nginx.service"
 auth_api_key = {{ file = "{api_key}" }}
 
 {probe_table}'''
-    if ops:
+    if ops or local_database:
         text += OPS_TABLES
+    if local_database:
+        admin = folder / "admin_dsn"
+        admin.touch(mode=0o600)
+        password = site.network.stack_secrets["postgres_admin_password"]
+        admin.write_text(f"postgresql://postgres:{password}@127.0.0.1:5432/stack\n", "utf-8")
+        text = text.replace('secrets = ["auth_api_key"]', 'secrets = ["auth_api_key", "admin_dsn"]')
+        text += LOCAL_DATABASE_TABLES.format(admin=admin)
     path = folder / "staging.toml"
     path.write_text(text, "utf-8")
     return path

@@ -312,3 +312,23 @@ def test_what_a_killed_harness_left_is_swept_by_the_next_run() -> None:
         assert _left_behind(run_id) == []
     finally:
         docker("rm", "-f", orphan, check=False)
+
+
+def test_the_backup_drills_run_on_staging_with_the_hosts_own_scripts(
+    network: Network, tmp_path: Path
+) -> None:
+    """environment = "staging" and --allow-destructive: the backup suite, destructive drills
+    included, runs the host's own backup and retention scripts over SSH against the app
+    host's own PostgreSQL (its administrator reached through the SSH connection)."""
+    drilled = ("R-BAK-1", "R-BAK-2", "R-SEC-1")
+    with app_host(network, "drills", {"local_database": True}) as site:
+        profile = staging_profile(site, tmp_path / "profile", local_database=True)
+        run = run_suites(tmp_path / "reports", f"--profile={profile}", "--allow-destructive",
+                         *_selected(*drilled), run_id="drills")  # fmt: skip
+    assert run.exit_code == 0, run.output[-6000:]
+    verdicts = run.covered()
+    assert {r: verdicts.get(r) for r in drilled} == dict.fromkeys(drilled, "pass")
+    outcomes = {t["nodeid"]: t["outcome"] for r in run.results["requirements"] for t in r["tests"]}
+    assert any("killed_midway" in n for n in outcomes), outcomes  # the destructive drills ran
+    assert set(outcomes.values()) == {"pass"}, outcomes
+    assert _left_behind("drills") == []

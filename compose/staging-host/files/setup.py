@@ -117,6 +117,12 @@ bantime = {variant.get("fail2ban_bantime", 3600)}
 def dsns(settings: dict[str, Any]) -> tuple[str, str]:
     secrets, variant, db = settings["secrets"], settings.get("variant", {}), settings["db_host"]
     ca = TLS_DIR / "ca.pem"
+    if variant.get("local_database"):
+        local = f"postgresql://stack:{secrets['postgres_password']}@127.0.0.1:5432/stack"
+        return (
+            local,
+            f"rediss://:{secrets['redis_password']}@{db}:6379/0?ssl_ca_certs={ca}&ssl_cert_reqs=required",
+        )
     sslmode = variant.get("dsn_sslmode", "verify-full")
     query = f"sslmode={sslmode}&sslrootcert={ca}" if sslmode else f"sslrootcert={ca}"
     postgres = f"postgresql://stack:{secrets['postgres_password']}@{db}:5432/stack?{query}"
@@ -227,6 +233,13 @@ def app(seed: Path, settings: dict[str, Any]) -> None:
     env_files(settings)
     ops(settings)
     unit_users(variant)
+    if variant.get("local_database"):
+        postgres_setup(seed, settings["secrets"], local=True)
+        wants = Path("/etc/systemd/system/multi-user.target.wants")
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / "refstack-postgres.service").symlink_to(
+            "/etc/systemd/system/refstack-postgres.service"
+        )
 
 
 # --- the database host ------------------------------------------------------------------
@@ -242,25 +255,32 @@ def as_user(user: str, argv: list[str], **options: Any) -> subprocess.CompletedP
     return subprocess.run(argv, user=user, check=True, text=True, **options)
 
 
-def postgres_setup(seed: Path, secrets: dict[str, str]) -> None:
+def postgres_setup(seed: Path, secrets: dict[str, str], *, local: bool = False) -> None:
+    """A cluster with the stack's role and database. On the database host: every address,
+    TLS only. `local` (the app host's own database, for the backup drills): loopback only,
+    and the `postgres` administrator with a password the harness knows."""
     binaries = pg_bin()
-    PG_DATA.mkdir(mode=0o700, parents=True, exist_ok=True)
-    shutil.chown(PG_DATA, "postgres", "postgres")
+    for folder, mode in ((PG_DATA, 0o700), (SOCKETS, 0o2775)):  # /run is fresh on the app host
+        folder.mkdir(mode=mode, parents=True, exist_ok=True)
+        shutil.chown(folder, "postgres", "postgres")
     as_user("postgres", [str(binaries / "initdb"), "-D", str(PG_DATA), "--auth-local=peer",
                          "--auth-host=scram-sha-256", "--encoding=UTF8"],
             stdout=subprocess.DEVNULL)  # fmt: skip
-    copy(seed / "tls" / "server.crt", PG_DATA / "server.crt", 0o644, "postgres")
-    copy(seed / "tls" / "server.key", PG_DATA / "server.key", 0o600, "postgres")
+    if local:
+        settings = f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{SOCKETS}'\n"
+        hba = "local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    else:
+        copy(seed / "tls" / "server.crt", PG_DATA / "server.crt", 0o644, "postgres")
+        copy(seed / "tls" / "server.key", PG_DATA / "server.key", 0o600, "postgres")
+        settings = f"listen_addresses = '*'\nssl = on\nunix_socket_directories = '{SOCKETS}'\n"
+        # TLS only: no `host` line, so a connection without TLS finds no entry and is refused.
+        hba = (
+            "local all all peer\nhostssl all all 0.0.0.0/0 scram-sha-256\n"
+            "hostssl all all ::/0 scram-sha-256\n"
+        )
     with (PG_DATA / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write(f"listen_addresses = '*'\nssl = on\nunix_socket_directories = '{SOCKETS}'\n")
-    # TLS only: no `host` line, so a connection without TLS finds no entry and is refused.
-    write(
-        PG_DATA / "pg_hba.conf",
-        "local all all peer\nhostssl all all 0.0.0.0/0 scram-sha-256\n"
-        "hostssl all all ::/0 scram-sha-256\n",
-        0o600,
-        "postgres",
-    )
+        conf.write(settings)
+    write(PG_DATA / "pg_hba.conf", hba, 0o600, "postgres")
     ctl = [str(binaries / "pg_ctl"), "-D", str(PG_DATA), "-w"]
     as_user("postgres", [*ctl, "start", "-o", "-c listen_addresses=''"], stdout=subprocess.DEVNULL)
     password = secrets["postgres_password"].replace("'", "''")
@@ -268,6 +288,9 @@ def postgres_setup(seed: Path, secrets: dict[str, str]) -> None:
         f"CREATE ROLE stack LOGIN PASSWORD '{password}'",
         "CREATE DATABASE stack OWNER stack",
     ]
+    if local:
+        admin = secrets["postgres_admin_password"].replace("'", "''")
+        statements.append(f"ALTER ROLE postgres PASSWORD '{admin}'")
     for statement in statements:
         as_user("postgres", [str(binaries / "psql"), "-h", str(SOCKETS), "-qAtc", statement],
                 stdout=subprocess.DEVNULL)  # fmt: skip

@@ -74,6 +74,10 @@ class ServiceRuntime(_Strict):
         default=None, description="the file its environment (DSNs) is configured in, on the host"
     )
     log_file: str | None = Field(default=None, description="its log, for a plain process")
+    admin_secret: str | None = Field(
+        default=None,
+        description="a database's administrator DSN as the host reaches it: one of `secrets`",
+    )
 
     @model_validator(mode="after")
     def _one_runtime(self) -> Self:
@@ -222,6 +226,12 @@ class RemoteSettings(_Strict):
             if name not in services
         ]
         known = ", ".join(secrets) or "none"
+        found += [
+            f"remote.services.{name}.admin_secret: {runtime.admin_secret!r} is not one of "
+            f"secrets ({known})"
+            for name, runtime in self.services.items()
+            if runtime.admin_secret is not None and runtime.admin_secret not in secrets
+        ]
         found += [
             f"remote.secrets.{name}: {name!r} is not one of secrets ({known})"
             for name in self.secrets

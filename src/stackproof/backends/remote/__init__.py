@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from stackproof.backends.base import Backend, FileAccess, OpsAccess, ScriptProcess, Stack
 from stackproof.backends.hosts import HostAccess
 from stackproof.backends.remote.files import SshFiles
 from stackproof.backends.remote.front import pinned, planned_front
-from stackproof.backends.remote.ops import remote_ops
+from stackproof.backends.remote.ops import remote_ops, through_forward
 from stackproof.backends.remote.scripts import SshScript
 from stackproof.backends.remote.secrets import read_secrets
 from stackproof.backends.remote.services import RemoteService, StagingHost, runtime_of
@@ -69,6 +69,8 @@ class RemoteStack(Stack):
         super().__init__(profile, run, label)
         self._front = planned_front(profile)
         self._ssh = host
+        self._closing = ExitStack()  # forwards opened for administrator DSNs
+        self._admin_urls: dict[str, str] = {}
         self._secrets = dict(secrets)
         runtimes = profile.remote.services if host is not None else {}
         assert host is not None or not runtimes
@@ -100,9 +102,32 @@ class RemoteStack(Stack):
 
     def service(self, name: str) -> RemoteService:
         spec = self.profile.services[name]
+        runtime = self.profile.remote.services.get(name)
+        admin = None
+        if runtime is not None and runtime.admin_secret is not None and self._ssh is not None:
+            secret = runtime.admin_secret
+            admin = lambda: self._admin_url(secret)  # noqa: E731 - bound late, used rarely
         return RemoteService(
-            name, spec.kind, spec.remote.url if spec.remote else None, self._runtimes.get(name)
+            name,
+            spec.kind,
+            spec.remote.url if spec.remote else None,
+            self._runtimes.get(name),
+            admin,
         )
+
+    def _admin_url(self, secret: str) -> str:
+        """The administrator DSN, reaching the database through the SSH connection (a
+        forward kept open for the stack's life), with its CA file brought here."""
+        if secret not in self._admin_urls:
+            dsn = self.secret(secret)
+            assert self._ssh is not None  # service() offers this only with a host
+            self._admin_urls[secret] = through_forward(
+                dsn, self._ssh, self._closing, self.run.run_dir / f"admin-{secret}-ca.pem"
+            )
+        return self._admin_urls[secret]
+
+    def close(self) -> None:
+        self._closing.close()
 
     def host(self) -> HostAccess:
         if self._ssh is None:
@@ -174,7 +199,10 @@ class RemoteBackend(Backend):
                 host.run(f"mkdir -p -m 0700 {shlex.quote(profile.remote.ops.folder)}/events")
             _reach(stack.public)
             stack.pin_addresses()
-            yield stack
+            try:
+                yield stack
+            finally:
+                stack.close()
         finally:
             if host is not None:
                 host.close()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from contextlib import ExitStack
+from pathlib import Path, PurePosixPath
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from stackproof.backends.base import OpsAccess
+from stackproof.backends.remote.files import SshFiles
+from stackproof.backends.remote.ssh import SshHost
 from stackproof.errors import ProfileError
 from stackproof.profile.model import OpsSettings
 from stackproof.profile.remote import RemoteOps
@@ -48,3 +52,22 @@ def remote_ops(settings: OpsSettings, host: RemoteOps, database: str | None) -> 
         deploy_services=tuple(settings.deploy_services),
         release_entrypoint=settings.release_entrypoint,
     )
+
+
+def through_forward(dsn: str, host: SshHost, closing: ExitStack, ca_copy: Path) -> str:
+    """`dsn` (as the host reaches the database) rewritten to reach it from here: through a
+    forward of the SSH connection, the server's name kept for TLS verification (libpq's
+    `hostaddr`), the CA file (a path on the host) copied to `ca_copy`."""
+    parts = urlsplit(dsn)
+    server, port = parts.hostname or "127.0.0.1", parts.port or 5432
+    endpoint = closing.enter_context(host.forward(server, port))
+    query = dict(parse_qsl(parts.query))
+    if "sslrootcert" in query:
+        ca_copy.write_bytes(SshFiles(host).read_bytes(PurePosixPath(query["sslrootcert"])))
+        query["sslrootcert"] = str(ca_copy)
+    query["hostaddr"] = endpoint.host
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = (
+        f"{credentials}@{server}:{endpoint.port}" if credentials else f"{server}:{endpoint.port}"
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))

@@ -1,8 +1,8 @@
 """The stack's own operations scripts, run on the staging host as cron or CI would run them.
 
 Each script is one SSH channel: its output streams into a log file here, its exit status
-comes back over the channel. Killing it kills its process group on the host (`setsid`
-starts it as a group leader and says the group's ID first).
+comes back over the channel. Killing it kills its process group on the host (`setsid
+--wait` starts it as a group leader, which says the group's ID first).
 """
 
 from __future__ import annotations
@@ -38,11 +38,13 @@ class SshScript:
         self._argv = tuple(argv)
         self.log_path = log_path
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        # `setsid` makes the script a group leader; `echo $$` first tells its group ID.
+        # `setsid` makes the script a group leader (`echo $$` first tells its group ID) — in a
+        # child, since sshd's shell already leads its group: `--wait` hands back the child's
+        # exit status instead of setsid's own immediate 0.
         inner = (
             f"echo $$; cd {shlex.quote(str(cwd))} && exec env {exports} {shlex.join(self._argv)}"
         )
-        command = f"exec setsid sh -c {shlex.quote(inner)} 2>&1"
+        command = f"exec setsid --wait sh -c {shlex.quote(inner)} 2>&1"
         transport = host.client.get_transport()
         assert transport is not None
         self._channel: paramiko.Channel = transport.open_session()

@@ -13,7 +13,8 @@ import contextlib
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -357,17 +358,23 @@ class RemoteService(ServiceControl):
         kind: str,
         url: str | None,
         runtime: _Runtime | None,
-        endpoint: Endpoint | None = None,
+        admin: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(name, kind)
         self._url = url
         self._runtime = runtime
-        self._endpoint = endpoint
+        self._admin = admin
 
     def endpoint(self, port: str | None = None) -> Endpoint:
-        if self._endpoint is not None:
-            return self._endpoint
         return endpoint_of(self.base_url())
+
+    def admin_url(self) -> str:
+        if self._admin is None:
+            raise CapabilityMissingError(
+                f"the profile gives no administrator DSN for {self.name}",
+                enable=f"remote.services.{self.name}.admin_secret",
+            )
+        return self._admin()
 
     def base_url(self) -> str:
         if self._url is None:
@@ -402,6 +409,16 @@ class RemoteService(ServiceControl):
 
     def logs(self) -> str:
         return self._needs_runtime().logs()
+
+    def exec(
+        self, argv: Sequence[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """`argv` beside the service: on its host (a unit, a process) or in its container."""
+        runtime = self._needs_runtime()
+        if runtime.runtime == "container":
+            argv = ["docker", "exec", runtime.target, *argv]
+        done = runtime.host.run(shlex.join(argv))
+        return subprocess.CompletedProcess(list(argv), done.exit_status, done.stdout, done.stderr)
 
     def start(self, wait: bool = True) -> None:
         runtime = self._controlled()
