@@ -16,8 +16,8 @@ from support import REFERENCE, run_suites
 
 from stackproof.backends.hosts import CommandRun
 from stackproof.backends.remote.front import planned_front
+from stackproof.backends.remote.runtimes import parse_env_file, process_tree, secret_values
 from stackproof.backends.remote.secrets import read_secrets
-from stackproof.backends.remote.services import parse_env_file, process_tree, secret_values
 from stackproof.backends.remote.ssh import SshConnector, SshTarget, UnknownHostKeyError
 from stackproof.backends.values import Endpoint
 from stackproof.checks.containers import ContainerPolicy, container_problems, docker_size

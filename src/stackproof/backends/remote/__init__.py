@@ -19,9 +19,10 @@ from stackproof.backends.hosts import HostAccess
 from stackproof.backends.remote.files import SshFiles
 from stackproof.backends.remote.front import pinned, planned_front
 from stackproof.backends.remote.ops import remote_ops, through_forward
+from stackproof.backends.remote.runtimes import runtime_of
 from stackproof.backends.remote.scripts import SshScript
 from stackproof.backends.remote.secrets import read_secrets
-from stackproof.backends.remote.services import RemoteService, StagingHost, runtime_of
+from stackproof.backends.remote.services import RemoteService, StagingHost
 from stackproof.backends.remote.ssh import SshHost, SshTarget
 from stackproof.backends.values import Capability, PublicFront
 from stackproof.errors import (
