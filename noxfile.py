@@ -60,8 +60,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def staging(session: nox.Session) -> None:
-    """The non-destructive suites against a remote profile (posargs: --profile=...)."""
-    install(session)
+    """The pre-release gate against a staging host (posargs: --profile=staging.toml ...)."""
+    install(session, "staging")
+    # Destructive drills run only with environment = "staging" and --allow-destructive.
     session.run("pytest", "-c", SUITES_INI, "suites", "--backend=remote", *session.posargs)
 
 

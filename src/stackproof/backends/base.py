@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
+from stackproof.backends.hosts import HostAccess
 from stackproof.backends.values import (
     Capability,
     Endpoint,
@@ -319,6 +320,13 @@ class Stack(ABC):
     def files(self) -> FileAccess:
         """The stack's files (backups, releases), by their paths on the stack's side."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot reach the stack's files")
+
+    def host(self) -> HostAccess:
+        """The host the stack runs on (R-HOST-*, R-TLS-8): commands, files, its services."""
+        raise CapabilityMissingError(
+            f"{type(self).__name__} gives no host to inspect",
+            enable="backend remote with remote.ssh",
+        )
 
     def signer(self) -> DiscordSigner:
         """The key the stack's bot trusts for Discord interactions, to sign requests."""

@@ -28,6 +28,7 @@ from stackproof.profile.chaos import (
     check_references,
 )
 from stackproof.profile.policy import policy_values, waiver_hint
+from stackproof.profile.remote import RemoteSettings as RemoteHostSettings
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
 Environment = Literal["test", "staging", "production"]
@@ -424,6 +425,7 @@ class Profile(Strict):
     canary: CanarySettings | None = None
     redaction: RedactionSettings | None = None
     auth: AuthSettings | None = None
+    remote: RemoteHostSettings = RemoteHostSettings()
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -475,6 +477,7 @@ class Profile(Strict):
         self._check_ops()
         self._check_redaction()
         self._check_loosened_policy()
+        self._check_remote()
         return self
 
     def _check_loosened_policy(self) -> None:
@@ -494,6 +497,11 @@ class Profile(Strict):
                 )
         if problems:
             raise ValueError("\n  - ".join(problems))  # one line each under the profile's
+
+    def _check_remote(self) -> None:
+        kinds = {n: s.kind for n, s in self.services.items()}
+        if found := self.remote.problems(kinds, self.secrets):
+            raise ValueError("; ".join(found))
 
     def _check_ops(self) -> None:
         if self.ops is not None:
