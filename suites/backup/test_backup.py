@@ -53,6 +53,8 @@ def _leftovers(before: dict[str, int], after: dict[str, int], keep: set[str]) ->
     return sorted(n for n, size in after.items() if n not in before and n not in keep and size)
 
 
+# It takes backups (and retention deletes some) on the stack's host: never on production.
+@pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-1")
 def test_backup_is_a_complete_dump_renamed_into_place(
     stack: Stack, ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
@@ -188,6 +190,8 @@ def test_a_failed_dump_leaves_no_backup(
     problems.raise_if_any()
 
 
+# It takes backups (and retention deletes some) on the stack's host: never on production.
+@pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-2")
 def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
@@ -238,6 +242,8 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     problems.raise_if_any()
 
 
+# It takes backups (and retention deletes some) on the stack's host: never on production.
+@pytest.mark.destructive
 @pytest.mark.requirement("R-SEC-1")
 def test_backups_are_private(ops_scripts: OpsScripts, profile: Profile, evidence: Evidence) -> None:
     service = _database(ops_scripts)

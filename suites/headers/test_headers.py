@@ -32,6 +32,7 @@ from stackproof.checks.answers import (
 )
 from stackproof.checks.clients import own_client_address
 from stackproof.checks.evidence import Evidence
+from stackproof.checks.health import join_path
 from stackproof.checks.http import FrontClient, answer_needed, exchange_record
 from stackproof.checks.needs import nothing_to_check, require
 from stackproof.checks.problems import Problems
@@ -73,7 +74,7 @@ def readiness_with_dependencies_down(
     """Every readiness answer through the front with every hard dependency stopped."""
     require(own_stack, Capability.CONTROL)
     readiness = [
-        (name, s.health.public_prefix.rstrip("/") + s.health.readiness)
+        (name, join_path(s.health.public_prefix, s.health.readiness))
         for name, s in profile.services.items()
         if s.health.public_prefix and s.health.readiness and s.health.hard_dependencies
     ]
