@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from stackproof.checks import csp
+
 Direction = Literal["same", "tighter", "looser", "changed"]
 Compare = Callable[[Any, Any], Direction]  # (catalog value, used value)
 
@@ -55,6 +57,13 @@ def demanded(catalog: Mapping[str, Any], used: Mapping[str, Any]) -> Direction:
     return "looser"
 
 
+def no_laxer_csp(catalog: str, used: str) -> Direction:
+    """A Content-Security-Policy: anything that permits less than the catalog's is tighter."""
+    if used == catalog:
+        return "same"
+    return "looser" if csp.policy_problems([used], csp.parse_policy(catalog)) else "tighter"
+
+
 def ranked(*tightest_first: str) -> Compare:
     def compare(catalog: Any, used: Any) -> Direction:
         if used == catalog:
@@ -83,6 +92,7 @@ POLICY_KEYS: tuple[PolicyKey, ...] = (
     PolicyKey("headers.required", "R-HDR-2", demanded),
     PolicyKey("headers.request_id", "R-HDR-5", exact),
     PolicyKey("headers.foreign_origin", "R-HDR-4", exact),
+    PolicyKey("headers.content_security_policy", "R-HDR-6", no_laxer_csp),
     PolicyKey("limits.max_body_bytes", "R-TLS-7", at_most),
     PolicyKey("limits.rate_limit_requests", "R-RL-1", at_most),
     PolicyKey("limits.rate_limit_window_s", "R-RL-1", at_least),
