@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nox
 
 nox.needs_version = ">=2024.10.9"
-nox.options.default_venv_backend = "venv"
+# uv where it is installed (`pip install nox[uv]`), else the standard library's venv.
+nox.options.default_venv_backend = "uv|venv"
+# A session's environment is kept between runs and reinstalled only when what it installs
+# changed (see `install`): a second `nox -s conformance` starts its first test in seconds.
+nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 SUITES_INI = str(ROOT / "suites" / "pytest.ini")
+STAMP = ".stackproof-installed"  # in the session's environment: what was installed there
 
 
 def install(session: nox.Session, *groups: str) -> None:
-    """The project itself plus the named dependency groups of pyproject.toml."""
+    """The project itself (editable) plus the named dependency groups of pyproject.toml,
+    unless the environment already holds exactly that."""
     requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
+    wanted = json.dumps(
+        {
+            "project": str(ROOT.resolve()),
+            "dependencies": PYPROJECT["project"]["dependencies"],
+            "requirements": requirements,
+        },
+        sort_keys=True,
+    )
+    location = getattr(session.virtualenv, "location", None)  # None: --no-venv
+    stamp = Path(location) / STAMP if location else None
+    if stamp is not None and stamp.is_file() and stamp.read_text("utf-8") == wanted:
+        session.log(f"dependencies unchanged since the last install; {STAMP} in {location}")
+        return
     session.install("-e", ".", *requirements)
+    if stamp is not None:
+        stamp.write_text(wanted, "utf-8")
 
 
 @nox.session
@@ -38,8 +60,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def staging(session: nox.Session) -> None:
-    """The non-destructive suites against a remote profile (posargs: --profile=...)."""
-    install(session)
+    """The pre-release gate against a staging host (posargs: --profile=staging.toml ...)."""
+    install(session, "staging")
+    # Destructive drills run only with environment = "staging" and --allow-destructive.
     session.run("pytest", "-c", SUITES_INI, "suites", "--backend=remote", *session.posargs)
 
 

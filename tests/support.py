@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUITES = ROOT / "suites"
 REFERENCE = ROOT / "profiles" / "reference.toml"
 NOTES_EXAMPLE = ROOT / "profiles" / "examples" / "notes" / "profile.toml"
-RUN_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 1200  # a guard against a hung run, not a measure: a loaded machine is slow
 
 
 @dataclass(frozen=True)

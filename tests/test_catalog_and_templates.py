@@ -10,7 +10,7 @@ from stackproof.profile.template import TemplateError, placeholders, render
 
 def test_the_catalog_has_every_suite_and_stable_ids() -> None:
     requirements = catalog()
-    assert len(requirements) == 54
+    assert len(requirements) == 56
     assert requirements[0].id == "R-TLS-1"
     assert requirements[-1].id == "R-HOST-6"
     assert {r.suite for r in requirements} == {

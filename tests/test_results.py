@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from support import REFERENCE as REFERENCE_PROFILE
 
 from stackproof.catalog import catalog
+from stackproof.profile import load_profile
 from stackproof.profile.model import Waiver
-from stackproof.results.model import EvidenceItem, Figure, RunInfo, TestResult, Timeline
-from stackproof.results.verdicts import build_results, failures_all_waived, requirement_verdict
+from stackproof.profile.policy import policy_values
+from stackproof.pytest_plugin.summary import verdict_table
+from stackproof.results.model import (
+    EvidenceItem,
+    Figure,
+    RunInfo,
+    StackFailureInfo,
+    TestResult,
+    Timeline,
+)
+from stackproof.results.verdicts import (
+    build_results,
+    failures_all_waived,
+    requirement_verdict,
+    run_exit_status,
+)
 from stackproof.results.write import headline, write_reports
 from stackproof.run import SecretRegistry
 
@@ -32,10 +49,14 @@ def result(nodeid: str, outcome: str, *ids: str, message: str | None = None) -> 
     [
         ([], "not_covered"),
         (["pass"], "pass"),
-        (["pass", "skip"], "pass"),
+        (["pass", "pass"], "pass"),
+        (["pass", "skip"], "partial"),
         (["skip"], "skip"),
+        (["skip", "skip"], "skip"),
         (["pass", "error"], "error"),
+        (["pass", "skip", "error"], "error"),
         (["error", "fail", "pass"], "fail"),
+        (["skip", "fail"], "fail"),
     ],
 )
 def test_verdict_precedence(outcomes: list[str], verdict: str) -> None:
@@ -95,7 +116,7 @@ def test_reports_are_written_scrubbed_and_linked(tmp_path: Path) -> None:
         text = (run_dir / name).read_text("utf-8")
         assert password not in text, name
     document = json.loads((run_dir / "results.json").read_text("utf-8"))
-    assert document["schema"] == "stackproof.results/1"
+    assert document["schema"] == "stackproof.results/2"
     assert document["summary"]["fail"] == 1
     assert document["summary"]["pass"] == 1
     junit = ET.parse(run_dir / "junit.xml").getroot()
@@ -133,3 +154,151 @@ def test_fault_timelines_reach_results_json_and_a_chart(tmp_path: Path) -> None:
     assert "detected after 0.21 s" in chart
     assert "NOT DETECTED" in html
     assert "<script" not in html
+
+
+def test_partial_lists_what_was_not_tested_and_why(tmp_path: Path) -> None:
+    tests = [
+        result("health/t.py::up", "pass", "R-HLT-2"),
+        result("health/t.py::down", "skip", "R-HLT-2", message="nothing to check: no hard dependency"),
+        result("health/t.py::live", "skip", "R-HLT-1", message="no liveness endpoint"),
+    ]  # fmt: skip
+    results = build_results(RUN, tests, catalog())
+    by_id = {r.id: r for r in results.requirements}
+    assert by_id["R-HLT-2"].verdict == "partial"
+    assert [(u.nodeid, u.reason) for u in by_id["R-HLT-2"].untested] == [
+        ("health/t.py::down", "nothing to check: no hard dependency")
+    ]
+    assert by_id["R-HLT-1"].verdict == "skip"
+    assert results.summary()["partial"] == 1
+    assert headline(results).startswith("PASS, NOT ALL TESTED — 1 partly tested, 1 skipped")
+    write_reports(results, tests, tmp_path / "r1", SecretRegistry())
+    document = json.loads((tmp_path / "r1" / "results.json").read_text("utf-8"))
+    written = {r["id"]: r for r in document["requirements"]}["R-HLT-2"]
+    assert written["verdict"] == "partial"
+    assert written["untested"] == [
+        {"nodeid": "health/t.py::down", "reason": "nothing to check: no hard dependency"}
+    ]
+    html = (tmp_path / "r1" / "report.html").read_text("utf-8")
+    untested = html.split('<h2 id="untested">')[1].split("</table>")[0]
+    assert "nothing to check: no hard dependency" in untested
+    assert "no liveness endpoint" in untested
+    junit = ET.parse(tmp_path / "r1" / "junit.xml").getroot()
+    assert (junit.get("tests"), junit.get("skipped")) == ("3", "2"), "one testcase per test"
+
+
+def strict_run(selected: tuple[str, ...] = ()) -> RunInfo:
+    return dataclasses.replace(RUN, strict=True, selected=selected)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "strict", "selected", "status"),
+    [
+        pytest.param({"R-TLS-1": "pass"}, False, (), 0, id="pass-not-strict"),
+        pytest.param({"R-TLS-1": "pass"}, True, (), 1, id="strict-counts-the-uncovered"),
+        pytest.param({"R-TLS-1": "pass"}, True, ("R-TLS-1",), 0, id="strict-chosen-pass"),
+        pytest.param(
+            {"R-TLS-1": "pass", "R-TLS-2": "skip"}, False, ("R-TLS-1", "R-TLS-2"), 0,
+            id="skip-not-strict",
+        ),
+        pytest.param(
+            {"R-TLS-1": "pass", "R-TLS-2": "skip"}, True, ("R-TLS-1", "R-TLS-2"), 1,
+            id="strict-skip",
+        ),
+        pytest.param({"R-TLS-1": "pass"}, True, ("R-TLS-1", "R-TLS-2"), 1, id="strict-not-covered"),
+        pytest.param({"R-TLS-1": ["pass", "skip"]}, True, ("R-TLS-1",), 1, id="strict-partial"),
+        pytest.param({"R-TLS-1": ["pass", "skip"]}, False, ("R-TLS-1",), 0, id="partial-not-strict"),
+    ],
+)  # fmt: skip
+def test_strict_fails_the_run_on_what_is_not_proven(
+    outcomes: dict[str, str | list[str]], strict: bool, selected: tuple[str, ...], status: int
+) -> None:
+    tests = []
+    for requirement, said in outcomes.items():
+        for index, outcome in enumerate([said] if isinstance(said, str) else said):
+            tests.append(result(f"t.py::{requirement}-{index}", outcome, requirement))
+    run = dataclasses.replace(RUN, strict=strict, selected=selected)
+    results = build_results(run, tests, catalog())
+    assert run_exit_status(results, tests, 0) == status
+    if status:
+        assert headline(results).startswith("FAIL (--strict)")
+
+
+def test_exit_status_keeps_failures_and_forgives_only_waived_ones() -> None:
+    failed = [result("t.py::a", "fail", "R-TLS-1")]
+    results = build_results(RUN, failed, catalog())
+    assert run_exit_status(results, failed, 1) == 1
+    waiver = Waiver(id="R-TLS-1", reason="legacy clients until March", expires=dt.date(2099, 1, 1))
+    waived = build_results(RUN, failed, catalog(), [waiver])
+    assert run_exit_status(waived, failed, 1) == 0
+    assert (
+        run_exit_status(build_results(strict_run(("R-TLS-1",)), failed, catalog()), failed, 2) == 2
+    )
+
+
+def test_a_broken_stack_is_told_once_at_the_top(tmp_path: Path) -> None:
+    failure = StackFailureInfo(
+        "main", "nginx", 1, "exited with code 1",
+        "bind() to 127.0.0.1:41491 failed (98: Address in use)",
+    )  # fmt: skip
+    said = f"{failure.headline()} (see the top of the report)"
+    tests = [
+        result("headers/t.py::a", "error", "R-HDR-1", message=said),
+        result("headers/t.py::b", "error", "R-HDR-2", message=said),
+    ]
+    run = dataclasses.replace(RUN, stack_failures=(failure,))
+    write_reports(build_results(run, tests, catalog()), tests, tmp_path / "r1", SecretRegistry())
+    document = json.loads((tmp_path / "r1" / "results.json").read_text("utf-8"))
+    assert document["run"]["stack_failures"] == [
+        {
+            "label": "main", "service": "nginx", "exit_status": 1,
+            "detail": "exited with code 1",
+            "log_tail": "bind() to 127.0.0.1:41491 failed (98: Address in use)",
+        }
+    ]  # fmt: skip
+    html = (tmp_path / "r1" / "report.html").read_text("utf-8")
+    assert html.count("Address in use") == 1, "the log tail once, not per test"
+    assert html.index("Address in use") < html.index("Verdicts by requirement")
+    lines = verdict_table(build_results(run, tests, catalog()))
+    assert lines[0] == "STACK BROKEN — stack 'main' broken: service 'nginx' exited with code 1"
+    assert sum("Address in use" in line for line in lines) == 1
+
+
+def test_the_policy_in_force_is_on_record(tmp_path: Path) -> None:
+    waiver = Waiver(id="R-HDR-1", reason="preload list entry pending", expires=dt.date(2099, 1, 1))
+    profile = load_profile(
+        REFERENCE_PROFILE,
+        {
+            "policy": {
+                "headers": {"hsts_min_age": 31_536_000},
+                "limits": {"max_body_bytes": 65536},
+            },
+            "waivers": [waiver.model_dump()],
+        },
+    )
+    tests = [
+        result("headers/t.py::hsts", "pass", "R-HDR-1"),
+        result("tls/t.py::body", "pass", "R-TLS-7"),
+    ]
+    values = policy_values(profile.policy)
+    results = build_results(RUN, tests, catalog(), profile.waivers, policy=values)
+    by_id = {r.id: r for r in results.requirements}
+    assert by_id["R-HDR-1"].verdict == "waived", "passed against a looser value than the catalog's"
+    assert by_id["R-HDR-1"].loosened == ("headers.hsts_min_age",)
+    assert by_id["R-TLS-7"].verdict == "pass", "a tighter value needs no waiver"
+    write_reports(results, tests, tmp_path / "r1", SecretRegistry())
+    document = json.loads((tmp_path / "r1" / "results.json").read_text("utf-8"))
+    records = {p["key"]: p for p in document["policy"]}
+    assert len(records) == len(values)
+    assert records["headers.hsts_min_age"] == {
+        "key": "headers.hsts_min_age", "requirement": "R-HDR-1", "catalog": 63_072_000,
+        "used": 31_536_000, "direction": "looser",
+        "waiver": {"reason": "preload list entry pending", "expires": "2099-01-01", "active": True},
+    }  # fmt: skip
+    assert records["limits.max_body_bytes"]["direction"] == "tighter"
+    assert records["tls.protocols"]["direction"] == "same"
+    html = (tmp_path / "r1" / "report.html").read_text("utf-8")
+    changes = html.split('<h2 id="policy">')[1].split("<details>")[0]
+    assert "policy.headers.hsts_min_age" in changes
+    assert "preload list entry pending" in changes
+    assert "policy.limits.max_body_bytes" in changes
+    assert "policy.tls.protocols" not in changes, "only what differs from the catalog"

@@ -51,6 +51,8 @@ def test_a_tls13_only_front_whose_sessions_resume_passes(tmp_path: Path) -> None
     )
     verdicts = run.covered()
     assert verdicts["R-TLS-4"] == "pass", run.output[-3000:]
+    # R-TLS-8 judges database links that leave the host: on local processes none does.
+    assert verdicts.pop("R-TLS-8") == "skip", verdicts
     assert set(verdicts.values()) == {"pass"}, verdicts
 
 

@@ -30,6 +30,7 @@ import psutil
 from stackproof import sockdiag
 from stackproof.errors import MissingBinaryError, ServiceStartError
 from stackproof.leftovers.harness import Harness
+from stackproof.readiness import Check, wait_for
 
 RUN_ID_ENV = "STACKPROOF_RUN_ID"
 UNPRIVILEGED_UID = 65534  # nobody: PostgreSQL refuses to run as root
@@ -110,6 +111,16 @@ class ManagedProcess:
                 "spawn from the main thread or a SpawningThread: the parent-death signal needs it"
             )
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._popen is not None and self._popen.poll() is not None:
+            # Started again after its leader died: what the leader left in its group (nginx's
+            # workers, holding its ports) goes first, or the new one cannot bind.
+            self.signal(signal.SIGKILL)
+            wait_for(
+                GroupEmpty(self._popen.pid),
+                timeout_s=5.0,
+                what=f"{self.spec.name}'s old process group",
+                interval_s=0.01,
+            )
         harness = Harness.current()
         env = {**self.spec.env, RUN_ID_ENV: self.run_id, **harness.spawn_env()}
         self.exit_expected = False
@@ -221,6 +232,26 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self._popen.wait(timeout=5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEmpty:
+    """No process is left in the process group `group`."""
+
+    group: int
+
+    @property
+    def description(self) -> str:
+        return f"process group {self.group} is empty"
+
+    def check(self) -> Check:
+        try:
+            os.killpg(self.group, 0)
+        except ProcessLookupError:
+            return Check(True, "empty")
+        except PermissionError:  # the ID went to a group of someone else's: not ours
+            return Check(True, "not ours")
+        return Check(False, "members left")
 
 
 def _pgid(pid: int) -> int | None:

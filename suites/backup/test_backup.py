@@ -27,7 +27,7 @@ from stackproof.drills.restore import DrillSeries
 from stackproof.drills.scripts import OpsScripts
 from stackproof.drills.stats import summary
 from stackproof.drills.tables import fingerprint
-from stackproof.errors import ServiceStartError
+from stackproof.errors import PreconditionError, ServiceStartError
 from stackproof.profile import Profile
 from stackproof.readiness import wait_for
 from stackproof.results.drill_charts import distribution_payload
@@ -53,6 +53,8 @@ def _leftovers(before: dict[str, int], after: dict[str, int], keep: set[str]) ->
     return sorted(n for n, size in after.items() if n not in before and n not in keep and size)
 
 
+# It takes backups (and retention deletes some) on the stack's host: never on production.
+@pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-1")
 def test_backup_is_a_complete_dump_renamed_into_place(
     stack: Stack, ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
@@ -130,10 +132,9 @@ def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
             )
             frozen = entries(files, folder)
         except ServiceStartError as error:
-            frozen = {}
-            pytest.fail(
+            raise PreconditionError(
                 f"the backup never reached the locked table: {error}\n{running.wait(5).describe()}"
-            )
+            ) from None
         finally:
             running.kill()
     after_crash = entries(files, folder)
@@ -189,6 +190,8 @@ def test_a_failed_dump_leaves_no_backup(
     problems.raise_if_any()
 
 
+# It takes backups (and retention deletes some) on the stack's host: never on production.
+@pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-2")
 def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
@@ -201,7 +204,7 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     fresh = ops_scripts.run("backup", timeout_s=SCRIPT_TIMEOUT_S)
     evidence.add("a fresh backup", fresh.evidence())
     if fresh.exit_code != 0:
-        pytest.fail(f"no backup to age: {fresh.describe()}")
+        raise PreconditionError(f"no backup to age: {fresh.describe()}")
     written = (fresh.event("written") or {}).get("file")
     if not backup_files(files, folder, name):
         pytest.fail(f"the backup just written ({written}) is gone: retention deleted it")
@@ -239,6 +242,8 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     problems.raise_if_any()
 
 
+# It takes backups (and retention deletes some) on the stack's host: never on production.
+@pytest.mark.destructive
 @pytest.mark.requirement("R-SEC-1")
 def test_backups_are_private(ops_scripts: OpsScripts, profile: Profile, evidence: Evidence) -> None:
     service = _database(ops_scripts)

@@ -11,7 +11,7 @@ from stackproof.checks.commands import CommandClient
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.problems import Problems
 from stackproof.checks.steady import SteadyState
-from stackproof.errors import CapabilityMissingError
+from stackproof.errors import CapabilityMissingError, PreconditionError
 from stackproof.faults.injector import StackFaults
 from stackproof.profile import Profile
 
@@ -40,7 +40,7 @@ def test_cache_entries_expire_after_the_policy_ttl(
     with commands:
         answer = commands.send()
     if not answer.has_data:
-        pytest.fail(f"the command was not answered with data: {answer.describe()}")
+        raise PreconditionError(f"the command was not answered with data: {answer.describe()}")
     ttls = cache.ttls(cache.keys(settings.cache_keys))
     evidence.add("cache entries and their TTLs (s)", ttls)
     problems = Problems(f"cache entries matching {settings.cache_keys!r}")

@@ -7,12 +7,12 @@ import pytest
 
 from stackproof.backends import Capability, Stack
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.health import health_endpoint
+from stackproof.checks.health import HealthEndpoint, front_health_endpoint, health_endpoint
 from stackproof.checks.needs import require
 from stackproof.checks.problems import Problems
 from stackproof.checks.restarts import skip_unjudged
 from stackproof.checks.steady import SteadyState
-from stackproof.checks.timeline import UNREADY_AT_FRONT, FaultRecorder, FrontEndpoint
+from stackproof.checks.timeline import UNREADY_AT_FRONT, FaultRecorder
 from stackproof.errors import CapabilityMissingError
 from stackproof.faults.injector import StackFaults
 from stackproof.profile import Profile
@@ -25,12 +25,11 @@ def watched_services(profile: Profile) -> list[str]:
     return [name for name, service in profile.services.items() if service.health.readiness]
 
 
-def front_readiness(stack: Stack, service: str) -> FrontEndpoint | None:
+def front_readiness(stack: Stack, service: str) -> HealthEndpoint | None:
     health = stack.profile.services[service].health
     if health.readiness is None or health.public_prefix is None:
         return None
-    path = health.public_prefix.rstrip("/") + health.readiness
-    return FrontEndpoint(service, "readiness", path, stack.public)
+    return front_health_endpoint(stack, service, "readiness")
 
 
 @pytest.mark.destructive

@@ -1,4 +1,4 @@
-"""HTTP security headers of the public front (R-HDR-1..5), on every kind of answer.
+"""HTTP security headers of the public front (R-HDR-1..7), on every kind of answer.
 
 The checks judge headers only. An answer of another status than the profile expects is
 judged as the answer it is (the evidence lists it; R-TLS-5 and R-TLS-7 judge statuses); an
@@ -15,18 +15,25 @@ import pytest
 from stackproof.backends import Capability, Stack
 from stackproof.checks.answers import (
     Answer,
+    cookie_check,
+    cors_grant,
+    csp_check,
     error_headers_check,
     front_answers,
     hsts_check,
     hsts_problems,
+    oauth_answers,
     other_statuses,
+    past_the_rate_limit,
     request_id_check,
     request_id_log_check,
     required_header_problems,
     success_headers_check,
 )
+from stackproof.checks.clients import own_client_address
 from stackproof.checks.evidence import Evidence
-from stackproof.checks.http import FrontClient, answer_needed
+from stackproof.checks.health import join_path
+from stackproof.checks.http import FrontClient, answer_needed, exchange_record
 from stackproof.checks.needs import nothing_to_check, require
 from stackproof.checks.problems import Problems
 from stackproof.errors import PreconditionError
@@ -39,6 +46,66 @@ def answers(front: FrontClient, profile: Profile, evidence: Evidence) -> list[An
     if unexpected := other_statuses(found):
         evidence.add("answers of another status, judged as they came", unexpected)
     return found
+
+
+@pytest.fixture
+def refused(stack: Stack, profile: Profile, evidence: Evidence) -> list[Answer]:
+    """The 429 of a client past the rate limit, from an address of its own (only the 429
+    is kept as evidence, not the requests that spent the limit)."""
+    address = own_client_address(stack.public)
+    if address is None:
+        evidence.add(
+            "no 429 judged",
+            "a remote front counts this machine as one client: spending its limit would "
+            "refuse the other checks' requests",
+        )
+        return []
+    with FrontClient(stack.public, source_address=address) as client:
+        answer = past_the_rate_limit(client, profile)
+    if answer is None:
+        return []
+    evidence.add("exchange", exchange_record(answer.response))
+    return [answer]
+
+
+def readiness_with_dependencies_down(
+    own_stack: Stack, client: FrontClient, profile: Profile, evidence: Evidence
+) -> list[Answer]:
+    """Every readiness answer through the front with every hard dependency stopped."""
+    require(own_stack, Capability.CONTROL)
+    readiness = [
+        (name, join_path(s.health.public_prefix, s.health.readiness))
+        for name, s in profile.services.items()
+        if s.health.public_prefix and s.health.readiness and s.health.hard_dependencies
+    ]
+    if not readiness:
+        nothing_to_check(
+            "no service exposes a readiness endpoint with hard dependencies through the front",
+            enable="services.<name>.health: readiness, public_prefix and hard_dependencies",
+        )
+    dependencies = {d for s in profile.services.values() for d in s.health.hard_dependencies}
+    for dependency in sorted(dependencies):
+        own_stack.service(dependency).stop()
+    found = []
+    for name, path in readiness:
+        label = f"{name} readiness, dependencies down"
+        with answer_needed(f"{label} (GET {path})"):
+            response = client.https("GET", path)
+        found.append(Answer(label, 503, response, "https", name))
+    evidence.add(
+        f"readiness statuses with {', '.join(sorted(dependencies))} down",
+        {a.label: a.status for a in found},
+    )
+    return found
+
+
+def require_a_5xx(answers: list[Answer]) -> None:
+    """Readiness that stays 200 is R-HLT-2's finding; here it leaves no 5xx to judge."""
+    statuses = {a.label: a.status for a in answers}
+    if not any(status >= 500 for status in statuses.values()):
+        raise PreconditionError(
+            f"no 5xx answer to judge: readiness answered {statuses} (R-HLT-2 judges readiness)"
+        )
 
 
 @pytest.mark.requirement("R-HDR-1")
@@ -67,39 +134,15 @@ def test_security_headers_on_5xx_answers(
     evidence: Evidence,
 ) -> None:
     """Given every hard dependency down, readiness answers 5xx; its headers must not change."""
-    require(own_stack, Capability.CONTROL)
-    readiness = [
-        (name, s.health.public_prefix.rstrip("/") + s.health.readiness)
-        for name, s in profile.services.items()
-        if s.health.public_prefix and s.health.readiness and s.health.hard_dependencies
-    ]
-    if not readiness:
-        nothing_to_check(
-            "no service exposes a readiness endpoint with hard dependencies through the front",
-            enable="services.<name>.health: readiness, public_prefix and hard_dependencies",
-        )
-    client = front_client(own_stack)
-    dependencies = {d for s in profile.services.values() for d in s.health.hard_dependencies}
-    for dependency in sorted(dependencies):
-        own_stack.service(dependency).stop()
+    answers = readiness_with_dependencies_down(
+        own_stack, front_client(own_stack), profile, evidence
+    )
     problems = Problems("security headers on 5xx answers")
-    statuses: dict[str, int] = {}
-    for name, path in readiness:
-        label = f"{name} readiness, dependencies down"
-        with answer_needed(f"{label} (GET {path})"):
-            response = client.https("GET", path)
-        answer = Answer(label, 503, response, "https", name)
-        statuses[label] = answer.status
+    for answer in answers:
         for problem in required_header_problems(answer, profile) + hsts_problems(answer, profile):
-            problems.add(f"{label} ({answer.status})", problem)
-    evidence.add("readiness statuses with the hard dependencies down", statuses)
+            problems.add(f"{answer.label} ({answer.status})", problem)
     problems.raise_if_any()
-    if not any(status >= 500 for status in statuses.values()):
-        # Readiness that stays 200 is R-HLT-2's finding; here it leaves no 5xx to judge.
-        raise PreconditionError(
-            f"no 5xx answer to judge: readiness answered {statuses} with "
-            f"{', '.join(sorted(dependencies))} down (R-HLT-2 judges readiness)"
-        )
+    require_a_5xx(answers)
 
 
 @pytest.mark.requirement("R-HDR-4")
@@ -121,14 +164,8 @@ def test_no_cors_grant_to_a_foreign_origin(front: FrontClient, profile: Profile)
                 },
             )
         for kind, response in (("GET", simple), ("preflight", preflight)):
-            granted = response.headers.get("access-control-allow-origin")
-            if granted is not None and granted.strip() in ("*", foreign, "null"):
-                credentials = response.headers.get("access-control-allow-credentials", "")
-                problems.add(
-                    path,
-                    f"{kind}: Access-Control-Allow-Origin: {granted} "
-                    f"(credentials: {credentials or 'no'})",
-                )
+            if (granted := cors_grant(response, foreign)) is not None:
+                problems.add(path, f"{kind}: {granted}")
     problems.raise_if_any()
 
 
@@ -150,4 +187,51 @@ def test_request_id_appears_in_the_answering_service_log(
     problems, lines = request_id_log_check(answers, profile, logs)
     for label, found in lines.items():
         evidence.add(f"log lines for {label}", found)
+    problems.raise_if_any()
+
+
+@pytest.mark.requirement("R-HDR-6")
+def test_content_security_policy_on_every_api_answer(
+    answers: list[Answer], refused: list[Answer], profile: Profile, evidence: Evidence
+) -> None:
+    """Probes (2xx, 4xx), the oversized body (413), health, and a client past the limit (429)."""
+    judged = [*answers, *refused]
+    evidence.add(
+        "policies",
+        {a.label: a.response.headers.get_list("content-security-policy") for a in judged},
+    )
+    csp_check(judged, profile).raise_if_any()
+
+
+@pytest.mark.destructive
+@pytest.mark.requirement("R-HDR-6")
+def test_content_security_policy_on_5xx_answers(
+    own_stack: Stack,
+    front_client: Callable[[Stack], FrontClient],
+    profile: Profile,
+    evidence: Evidence,
+) -> None:
+    """Given every hard dependency down, readiness answers 5xx with the same policy."""
+    answers = readiness_with_dependencies_down(
+        own_stack, front_client(own_stack), profile, evidence
+    )
+    csp_check(answers, profile).raise_if_any()
+    require_a_5xx(answers)
+
+
+@pytest.mark.requirement("R-HDR-7")
+def test_every_cookie_set_is_secure_httponly_and_same_site(
+    stack: Stack,
+    answers: list[Answer],
+    refused: list[Answer],
+    front_client: Callable[..., FrontClient],
+    profile: Profile,
+    evidence: Evidence,
+) -> None:
+    """Every answer the suite sees, and the OAuth flow's, where services set cookies."""
+    browser = front_client(stack, source_address=own_client_address(stack.public))
+    looked_at = [*answers, *refused, *oauth_answers(stack, browser, profile)]
+    evidence.add("answers looked at", [f"{a.label} ({a.status})" for a in looked_at])
+    problems, seen = cookie_check(looked_at)
+    evidence.add("Set-Cookie seen (values withheld)", seen)
     problems.raise_if_any()

@@ -25,6 +25,7 @@ from stackproof.checks.problems import Problems
 from stackproof.checks.restarts import RestartWatch
 from stackproof.checks.steady import SteadyState
 from stackproof.checks.timeline import UNREADY, FaultRecorder, observe
+from stackproof.errors import PreconditionError
 from stackproof.fakes.webhook import WebhookReceiver
 from stackproof.faults.injector import StackFaults
 from stackproof.profile import Profile
@@ -284,10 +285,12 @@ def test_the_uptime_monitor_alerts_only_on_transitions(
         with faults.on_links(links, faults.down):
             detected = readiness.await_status({503}, health.detect_within_s, health.poll_interval_s)
             if detected is None:
-                pytest.fail(f"{settings.service} readiness did not turn 503 with {links} down")
+                raise PreconditionError(
+                    f"{settings.service} readiness did not turn 503 with {links} down"
+                )
             run("down", 3)
         if readiness.await_status({200}, health.recover_within_s, health.poll_interval_s) is None:
-            pytest.fail(f"{settings.service} readiness did not return to 200")
+            raise PreconditionError(f"{settings.service} readiness did not return to 200")
         run("up again", 2)
         alerts = [(monitor.classify(m), m.text[:200]) for m in webhook.messages()]
     evidence.add("monitor runs (phase, output)", runs)

@@ -1,4 +1,4 @@
-"""The container plumbing's parts that need no engine: apt sources, run locks, wheel sets,
+"""The container plumbing's parts that need no engine: apt sources, wheel sets,
 build contexts, the reference inputs, and the errors met without an engine."""
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
+from stackproof.backends.hosts import HostAccess
 from stackproof.backends.values import (
     Capability,
     Endpoint,
@@ -290,9 +291,11 @@ class Stack(ABC):
         return self.service(service).logs()
 
     def failure(self) -> StackFailure | None:
-        """The first service that exited on its own since the stack was up, or None.
+        """The first service that exited on its own since the stack was up and has not been
+        started again since, or None.
 
-        Exits the harness asked for (stop, kill, destroy, a fault) are not failures."""
+        Exits the harness or service control asked for (stop, kill, destroy, a fault) are not
+        failures."""
         return None
 
     def lifecycle(self) -> list[LifecycleEvent]:
@@ -317,6 +320,13 @@ class Stack(ABC):
     def files(self) -> FileAccess:
         """The stack's files (backups, releases), by their paths on the stack's side."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot reach the stack's files")
+
+    def host(self) -> HostAccess:
+        """The host the stack runs on (R-HOST-*, R-TLS-8): commands, files, its services."""
+        raise CapabilityMissingError(
+            f"{type(self).__name__} gives no host to inspect",
+            enable="backend remote with remote.ssh",
+        )
 
     def signer(self) -> DiscordSigner:
         """The key the stack's bot trusts for Discord interactions, to sign requests."""

@@ -49,6 +49,10 @@ class PublicFront:
     # Why the front cannot tell the harness's clients apart by their source address (a
     # proxy in between that connects from its own, like Docker's docker-proxy), or None.
     clients_merged: str | None = None
+    # The ports clients name in URLs and Host headers, where they differ from the ports
+    # connected to (a front reached through a forwarded port, as `curl --resolve` does).
+    public_https_port: int | None = None
+    public_http_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -56,13 +60,15 @@ class PublicFront:
 
     @property
     def https_authority(self) -> str:
-        return self.host if self.https.port == 443 else f"{self.host}:{self.https.port}"
+        port = self.public_https_port or self.https.port
+        return self.host if port == 443 else f"{self.host}:{port}"
 
     @property
     def http_authority(self) -> str | None:
         if self.http is None:
             return None
-        return self.host if self.http.port == 80 else f"{self.host}:{self.http.port}"
+        port = self.public_http_port or self.http.port
+        return self.host if port == 80 else f"{self.host}:{port}"
 
     def https_url(self, path: str = "/") -> str:
         return f"https://{self.https_authority}{path}"

@@ -1,5 +1,5 @@
 """The answers of a public front that the header checks look at, and how their headers are
-judged (R-HDR-1..3, 5).
+judged (R-HDR-1..3, 5, 6, 7).
 
 The profile's probes (200, 401, 404, ...), the plain-HTTP redirect, an oversized body (413)
 and every health endpoint the front exposes. The checks judge headers only: an answer whose
@@ -10,15 +10,24 @@ them from judging (`PreconditionError`).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
 
+from stackproof.backends import Stack
+from stackproof.checks import csp
+from stackproof.checks.cookies import cookie_problems, set_cookies
 from stackproof.checks.http import FrontClient, answer_needed
 from stackproof.checks.needs import nothing_to_check
+from stackproof.checks.oauth import LinkFlow
 from stackproof.checks.problems import Problems
+from stackproof.checks.ratelimit import exhaust
+from stackproof.errors import CapabilityMissingError, PreconditionError
+from stackproof.fakes.discord import Snowflakes
 from stackproof.profile import Profile
 
 HSTS_MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
@@ -84,6 +93,74 @@ def front_answers(client: FrontClient, profile: Profile) -> list[Answer]:
             response = client.https("GET", path)
         answers.append(Answer(f"{service} {kind}", 200, response, "https", service, health=True))
     return answers
+
+
+def past_the_rate_limit(client: FrontClient, profile: Profile) -> Answer | None:
+    """The answer to a client past the per-client limit (429), where the profile names a
+    rate-limited path. `client` must be one of its own: its count is spent."""
+    auth = profile.auth
+    if auth is None or auth.rate_limited_path is None:
+        return None
+    path = auth.rate_limited_path
+    with answer_needed(f"requests past the rate limit (GET {path})"):
+        run = exhaust(client, path, profile.policy.limits.rate_limit_requests)
+    return Answer("past the rate limit", 429, run.over, "https", auth.service)
+
+
+_LINKING_USERS = Snowflakes(worker=11)
+
+
+def oauth_answers(stack: Stack, client: FrontClient, profile: Profile) -> list[Answer]:
+    """The answers of the OAuth linking flow of `[auth.oauth]`, where a service would set
+    its cookies: a start and a callback it refuses, and, where the stack's context key can
+    be had, a link made from start through the provider to the callback."""
+    auth = profile.auth
+    if auth is None or auth.oauth is None:
+        return []
+    oauth = auth.oauth
+    found = []
+    for label, path in (("start", oauth.start_path), ("callback", oauth.callback_path)):
+        with answer_needed(f"OAuth {label} without parameters (GET {path})"):
+            response = client.https("GET", path)
+        found.append(
+            Answer(f"OAuth {label} without parameters", 400, response, "https", auth.service)
+        )
+    try:
+        key = stack.secret(oauth.context_key_secret)
+    except CapabilityMissingError:
+        return found  # no context token can be signed: the refused answers are all there is
+    flow = LinkFlow(stack, oauth, client, key)
+    try:
+        with answer_needed(f"OAuth start (GET {oauth.start_path})"):
+            start = flow.start(flow.token(_LINKING_USERS.next()))
+        found.append(Answer("OAuth start", 302, start, "https", auth.service))
+        location = start.headers.get("location")
+        if start.status_code not in (302, 303) or not location:
+            raise PreconditionError(
+                f"the OAuth start answered {start.status_code} to a valid context token, not "
+                "a redirect to the provider: the callback, which may set cookies, cannot be "
+                "reached (R-OAUTH-1 judges the start)"
+            )
+        try:
+            approved = flow.authorize(location, f"stackproof-{secrets.token_hex(4)}")
+        except (AssertionError, httpx.TransportError) as error:
+            raise PreconditionError(f"the provider did not approve the link: {error}") from error
+        with answer_needed(f"OAuth callback (GET {oauth.callback_path})"):
+            found.append(
+                Answer("OAuth callback", 200, flow.callback(approved), "https", auth.service)
+            )
+    finally:
+        flow.close()
+    return found
+
+
+def cors_grant(response: httpx.Response, origin: str) -> str | None:
+    """R-HDR-4 on one answer to a request from `origin`: the access it grants that origin."""
+    granted = response.headers.get("access-control-allow-origin")
+    if granted is None or granted.strip() not in ("*", origin, "null"):
+        return None
+    credentials = response.headers.get("access-control-allow-credentials", "")
+    return f"Access-Control-Allow-Origin: {granted} (credentials: {credentials or 'no'})"
 
 
 def other_statuses(answers: list[Answer]) -> list[str]:
@@ -241,3 +318,67 @@ def request_id_log_check(
                 + (f" ({', '.join(elsewhere)} logged it)" if elsewhere else ""),
             )
     return problems, found
+
+
+def csp_problems(answer: Answer, profile: Profile) -> list[str]:
+    """R-HDR-6 on one answer: its enforced policy against the profile's."""
+    headers = answer.response.headers
+    values = headers.get_list("content-security-policy")
+    found = csp.policy_problems(
+        values, csp.parse_policy(profile.policy.headers.content_security_policy)
+    )
+    if not values and "content-security-policy-report-only" in headers:
+        found.append("only Content-Security-Policy-Report-Only, which browsers do not enforce")
+    return found
+
+
+def csp_check(answers: list[Answer], profile: Profile) -> Problems:
+    """R-HDR-6: every API answer of the HTTPS front carries a policy at least as strict as
+    the profile's (the catalog's unless tightened). A problem several answers share is
+    said once, naming them all."""
+    required = profile.policy.headers.content_security_policy
+    judged = _of_the_https_front(answers, kind="", enable=ENABLE_PROBES)
+    where: dict[str, list[str]] = {}
+    for answer in judged:
+        for problem in csp_problems(answer, profile):
+            where.setdefault(problem, []).append(f"{answer.label} ({answer.status})")
+    problems = Problems(f"Content-Security-Policy (at least {required!r})")
+    for problem, labels in where.items():
+        key = f"all {len(judged)} answers" if len(labels) == len(judged) > 1 else ", ".join(labels)
+        problems.add(key, problem)
+    return problems
+
+
+ENABLE_COOKIES = (
+    "a service that sets cookies on the answers the suite drives: the probes ([probes.<name>]), "
+    "the health endpoints, the OAuth flow ([auth.oauth])"
+)
+
+
+def cookie_check(
+    answers: list[Answer], now: dt.datetime | None = None
+) -> tuple[Problems, dict[str, list[str]]]:
+    """R-HDR-7: every cookie set on these answers is Secure, HttpOnly and SameSite=Lax or
+    Strict; also every Set-Cookie seen (values withheld), per answer, for the evidence. A
+    Set-Cookie that removes a cookie sets none; with no cookie set at all, nothing to check."""
+    moment = now or dt.datetime.now(dt.UTC)
+    problems = Problems("cookies set by the stack")
+    seen: dict[str, list[str]] = {}
+    judged = 0
+    for answer in answers:
+        key = f"{answer.label} ({answer.status})"
+        for cookie in set_cookies(answer.response):
+            removes = cookie.removes(moment)
+            seen.setdefault(key, []).append(cookie.shown + (" (removes it)" if removes else ""))
+            if removes:
+                continue
+            judged += 1
+            if found := cookie_problems(cookie):
+                problems.add(key, f"cookie {cookie.name or '(no name)'!r}: {', '.join(found)}")
+    if not judged:
+        nothing_to_check(
+            f"no answer of the {len(answers)} looked at set a cookie"
+            + (f" ({sum(map(len, seen.values()))} Set-Cookie removed one)" if seen else ""),
+            enable=ENABLE_COOKIES,
+        )
+    return problems, seen

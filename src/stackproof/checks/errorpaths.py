@@ -21,6 +21,7 @@ from psycopg import sql
 
 from stackproof.backends import Stack
 from stackproof.checks.commands import command_settings, signer
+from stackproof.checks.health import join_path
 from stackproof.checks.http import FrontClient
 from stackproof.checks.leaks import ErrorAnswer, discord_id
 from stackproof.fakes.discord import application_command
@@ -66,7 +67,7 @@ class ErrorPathDrive:
             if health.public_prefix:
                 prefixes.append(health.public_prefix)
                 health_paths |= {
-                    health.public_prefix + path
+                    join_path(health.public_prefix, path)
                     for path in (health.liveness, health.readiness)
                     if path
                 }
@@ -135,15 +136,15 @@ class ErrorPathDrive:
         headers = {canary.token_header: token, "Content-Type": "application/json"}
         seq = secrets.randbelow(10**6) + 10**6
         written = f'{{"seq": {seq}, "written_at": "2026-01-01T00:00:00+00:00"}}'
-        self.send("POST", prefix + canary.write_path, headers=headers, content=written)
-        self.send("GET", prefix + canary.read_path, headers=headers)
+        self.send("POST", join_path(prefix, canary.write_path), headers=headers, content=written)
+        self.send("GET", join_path(prefix, canary.read_path), headers=headers)
 
     def readiness(self) -> None:
         assert self.profile.redaction is not None
         for name in self.profile.redaction.services:
             health = self.profile.services[name].health
             if health.public_prefix and health.readiness:
-                self.send("GET", health.public_prefix + health.readiness)
+                self.send("GET", join_path(health.public_prefix, health.readiness))
 
     # -- faults --------------------------------------------------------------------------------
 
@@ -244,15 +245,17 @@ class ErrorPathDrive:
         for name in self.profile.redaction.services:
             prefix = self.profile.services[name].health.public_prefix
             if prefix:
-                self.send("GET", f"{prefix}/stackproof-no-such-page-{secrets.token_hex(3)}")
+                self.send(
+                    "GET", join_path(prefix, f"stackproof-no-such-page-{secrets.token_hex(3)}")
+                )
         canary = self.profile.canary
         if canary is not None:
             prefix = self.profile.services[canary.service].health.public_prefix or ""
-            self.send("POST", prefix + canary.write_path, content=b"{}")
+            self.send("POST", join_path(prefix, canary.write_path), content=b"{}")
             token = self.stack.secret(canary.token_secret) if canary.token_secret else ""
             self.send(
                 "POST",
-                prefix + canary.write_path,
+                join_path(prefix, canary.write_path),
                 headers={canary.token_header: token, **json_type},
                 content=b'{"seq": "x"',
             )

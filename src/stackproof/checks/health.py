@@ -14,23 +14,37 @@ import httpx
 from stackproof.backends.base import Stack
 from stackproof.checks.http import certificate_rejection, trust, unverified
 from stackproof.errors import CapabilityMissingError, PreconditionError, ServiceStartError
-from stackproof.readiness import HttpStatus, wait_for
+from stackproof.readiness import Check, Condition, wait_for
 
 HealthKind = Literal["liveness", "readiness"]
 
 
 @dataclass(frozen=True, slots=True)
 class HealthEndpoint:
+    """A service's health path. `url` names it as the world does (reports); a path through
+    the public front is reached at the front's address (`connect_url`) with the public
+    name in `Host` and SNI, as `curl --resolve` does — the name need not resolve here."""
+
     service: str
     kind: HealthKind
     url: str
     verify: bool | ssl.SSLContext
+    connect_url: str | None = None
+    host: str | None = None
+    sni: str | None = None
+
+    def request(self, timeout_s: float, headers: dict[str, str] | None = None) -> httpx.Response:
+        """One GET; httpx's errors as they come."""
+        sent = {**({"Host": self.host} if self.host else {}), **(headers or {})}
+        extensions = {"sni_hostname": self.sni} if self.sni else None
+        with httpx.Client(verify=self.verify, timeout=timeout_s) as client:
+            return client.get(self.connect_url or self.url, headers=sent, extensions=extensions)
 
     def get(self, timeout_s: float) -> tuple[httpx.Response | None, float, str | None]:
         """(response or None, seconds taken, error) — a timeout is an answer too."""
         started = time.monotonic()
         try:
-            response = httpx.get(self.url, verify=self.verify, timeout=timeout_s)
+            response = self.request(timeout_s)
         except httpx.HTTPError as error:
             return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
         return response, time.monotonic() - started, None
@@ -43,7 +57,7 @@ class HealthEndpoint:
         then asked again without verifying it, as `curl -k` would."""
         started = time.monotonic()
         try:
-            response = httpx.get(self.url, verify=self.verify, timeout=timeout_s)
+            response = self.request(timeout_s)
         except httpx.ConnectError as error:
             if certificate_rejection(error) is not None and self.verify is not False:
                 return replace(self, verify=unverified()).answer(timeout_s)
@@ -54,11 +68,15 @@ class HealthEndpoint:
             return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
         return response, time.monotonic() - started, None
 
+    def answers(self, statuses: set[int], timeout_s: float = 1.0) -> Condition:
+        """A readiness condition: the endpoint answers one of `statuses`."""
+        return _Answers(self, frozenset(statuses), timeout_s)
+
     def await_status(self, statuses: set[int], timeout_s: float, interval_s: float) -> float | None:
         """Seconds until the endpoint answers one of `statuses`; None if it never did."""
         try:
             return wait_for(
-                HttpStatus(self.url, frozenset(statuses), verify=self.verify, timeout_s=1.0),
+                self.answers(statuses),
                 timeout_s=timeout_s,
                 what=f"{self.service} {self.kind}",
                 interval_s=interval_s,
@@ -67,21 +85,65 @@ class HealthEndpoint:
             return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Answers:
+    endpoint: HealthEndpoint
+    statuses: frozenset[int]
+    timeout_s: float
+
+    @property
+    def description(self) -> str:
+        wanted = "/".join(str(s) for s in sorted(self.statuses))
+        return f"GET {self.endpoint.url} answers {wanted}"
+
+    def check(self) -> Check:
+        response, _, error = self.endpoint.get(self.timeout_s)
+        if response is None:
+            return Check(False, str(error))
+        return Check(response.status_code in self.statuses, f"status {response.status_code}")
+
+
 def health_endpoint(stack: Stack, service: str, kind: HealthKind) -> HealthEndpoint:
     """Directly on the service where the backend can reach it, else through the front."""
+    path = _health_path(stack, service, kind)
+    try:
+        return HealthEndpoint(service, kind, stack.service(service).base_url() + path, False)
+    except CapabilityMissingError:
+        if stack.profile.services[service].health.public_prefix is None:
+            raise
+    return front_health_endpoint(stack, service, kind)
+
+
+def front_health_endpoint(stack: Stack, service: str, kind: HealthKind) -> HealthEndpoint:
+    """The service's health path as the world reaches it: through the public front, trusting
+    the front's CA; ValueError when the profile exposes none there."""
+    prefix = stack.profile.services[service].health.public_prefix
+    if prefix is None:
+        raise ValueError(f"the profile exposes no {kind} of {service} through the front")
+    path = join_path(prefix, _health_path(stack, service, kind))
+    front = stack.public
+    return HealthEndpoint(
+        service,
+        kind,
+        front.https_url(path),
+        trust(front),
+        connect_url=front.https.url("https", path),
+        host=front.https_authority,
+        sni=front.host,
+    )
+
+
+def join_path(prefix: str, path: str) -> str:
+    """`/auth` + `/healthz` → `/auth/healthz`; `/` + `/healthz` → `/healthz` (one slash)."""
+    return "/" + "/".join(part for part in (prefix.strip("/"), path.lstrip("/")) if part)
+
+
+def _health_path(stack: Stack, service: str, kind: HealthKind) -> str:
     health = stack.profile.services[service].health
     path = health.liveness if kind == "liveness" else health.readiness
     if path is None:
         raise ValueError(f"the profile gives {service} no {kind} path")
-    try:
-        return HealthEndpoint(service, kind, stack.service(service).base_url() + path, False)
-    except CapabilityMissingError:
-        if health.public_prefix is None:
-            raise
-    front = stack.public
-    return HealthEndpoint(
-        service, kind, front.https_url(health.public_prefix.rstrip("/") + path), trust(front)
-    )
+    return path
 
 
 def dependants(stack: Stack, dependency: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from stackproof.backends.values import PublicFront
+from stackproof.checks.cookies import withheld_set_cookie
 from stackproof.checks.evidence import Evidence
 from stackproof.errors import PreconditionError
 
@@ -78,6 +79,14 @@ def sent_or_cut(
         return f"no answer: {type(error).__name__}"
 
 
+def received_headers(response: httpx.Response) -> dict[str, str]:
+    """The answer's headers for evidence: a cookie's value may be a session secret."""
+    headers = dict(response.headers)
+    if (cookies := withheld_set_cookie(response)) is not None:
+        headers["set-cookie"] = cookies
+    return headers
+
+
 def exchange_record(response: httpx.Response) -> dict[str, Any]:
     request = response.request
     sent = {
@@ -90,7 +99,7 @@ def exchange_record(response: httpx.Response) -> dict[str, Any]:
         "request_body_bytes": len(request.content) if request.content else 0,
         "status": response.status_code,
         "http_version": response.http_version,
-        "headers": dict(response.headers),
+        "headers": received_headers(response),
         "body_excerpt": response.text[:BODY_EXCERPT] if response.content else "",
     }
 

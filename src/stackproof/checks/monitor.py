@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from stackproof.backends.base import Stack
+from stackproof.checks.health import join_path
 from stackproof.fakes.webhook import WebhookMessage
 from stackproof.profile.chaos import UptimeMonitorSettings
 from stackproof.profile.template import render
@@ -35,7 +36,7 @@ def readiness_url(stack: Stack, service: str) -> str:
         raise LookupError(
             f"uptime_monitor.service: {service} has no readiness path under a public prefix"
         )
-    return stack.public.https_url(health.public_prefix.rstrip("/") + health.readiness)
+    return stack.public.https_url(join_path(health.public_prefix, health.readiness))
 
 
 class UptimeMonitor:

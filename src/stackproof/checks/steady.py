@@ -3,8 +3,10 @@
 Steady means: every liveness endpoint answers 200, every readiness endpoint answers 200 and,
 where the profile describes a command, the command is answered with data and the row it
 writes lands. `SteadyState` is a readiness `Condition`, so "steady again within the budget"
-is `wait_for(steady, timeout_s=budget)`; `require` and `await_again` fail the test with
-everything that is not steady.
+is `wait_for(steady, timeout_s=budget)`. `require` (before a fault) raises
+`PreconditionError` — a stack not steady to begin with proves nothing about the fault, so
+the test is `error`; `await_again` (after it) fails the test: not recovering is a finding.
+Both list everything that is not steady.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from stackproof.checks.commands import CommandAnswer, CommandClient
 from stackproof.checks.health import HealthEndpoint, health_endpoint
 from stackproof.checks.problems import Problems
 from stackproof.checks.writes import WriteLedger
-from stackproof.errors import ServiceStartError
+from stackproof.errors import PreconditionError, ServiceStartError
 from stackproof.readiness import Check, wait_for
 
 HEALTH_TIMEOUT_S = 2.0
@@ -83,11 +85,12 @@ class SteadyState:
         return Check(not self.last, "steady" if not self.last else self.last.report())
 
     def require(self, moment: str) -> None:
-        """Fail the test unless the stack is steady now (`moment`: "before the fault")."""
+        """Raise PreconditionError unless the stack is steady now (`moment`: "before the
+        fault"): the check cannot judge a fault on a stack that was not steady."""
         __tracebackhide__ = True
         problems = self.look()
         if problems:
-            pytest.fail(f"not steady {moment}:\n{problems.report()}", pytrace=False)
+            raise PreconditionError(f"not steady {moment}:\n{problems.report()}")
 
     def await_again(self, timeout_s: float, moment: str) -> float:
         """Seconds until steady again; fail the test if not within `timeout_s`."""

@@ -16,14 +16,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
-from typing import Protocol
 
-import httpx
-
-from stackproof.backends.values import PublicFront
 from stackproof.checks.health import HealthEndpoint
-from stackproof.checks.http import trust
 from stackproof.errors import ServiceStartError
 from stackproof.readiness import Check, wait_for
 from stackproof.results.model import Timeline
@@ -31,50 +25,6 @@ from stackproof.results.model import Timeline
 READY: frozenset[int | None] = frozenset({200})
 UNREADY: frozenset[int | None] = frozenset({503})
 UNREADY_AT_FRONT: frozenset[int | None] = frozenset({500, 502, 503, 504})
-
-
-class Endpoint(Protocol):
-    """A health endpoint as the recorder uses it (`checks.health.HealthEndpoint`, or
-    `FrontEndpoint` for one reached through the public front)."""
-
-    @property
-    def service(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def url(self) -> str: ...
-
-    def get(self, timeout_s: float) -> tuple[httpx.Response | None, float, str | None]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FrontEndpoint:
-    """A service's health path through the public front: connect to the front's address,
-    name the public host (SNI, Host), verify against the run's trust anchor."""
-
-    service: str
-    kind: str
-    path: str
-    front: PublicFront
-
-    @property
-    def url(self) -> str:
-        return self.front.https_url(self.path)
-
-    def get(self, timeout_s: float) -> tuple[httpx.Response | None, float, str | None]:
-        started = time.monotonic()
-        try:
-            with httpx.Client(verify=trust(self.front), timeout=timeout_s) as client:
-                response = client.get(
-                    self.front.https.url("https", self.path),
-                    headers={"Host": self.front.https_authority},
-                    extensions={"sni_hostname": self.front.host},
-                )
-        except httpx.HTTPError as error:
-            return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
-        return response, time.monotonic() - started, None
 
 
 class _Sample:
@@ -97,7 +47,7 @@ class _Sample:
 class FaultRecorder:
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: HealthEndpoint,
         fault: str,
         target: str,
         *,

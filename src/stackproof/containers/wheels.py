@@ -45,7 +45,13 @@ class WheelError(StackproofError):
 
 
 def _pip_version() -> str:
-    return importlib.metadata.version("pip")
+    try:
+        return importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        raise WheelError(
+            f"pip is not installed beside {sys.executable} (a uv-made environment has none): "
+            "install the `containers` dependency group, which brings it"
+        ) from None
 
 
 def pin_installed(requirement: str) -> str:

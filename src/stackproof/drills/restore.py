@@ -29,7 +29,7 @@ from stackproof.drills.tables import TableState, fingerprint, row_hashes
 from stackproof.drills.timeline import marks_lane, script_lane
 from stackproof.errors import ServiceStartError
 from stackproof.profile.model import BackupPolicy
-from stackproof.readiness import AllOf, Check, Condition, HttpStatus, wait_for
+from stackproof.readiness import AllOf, Check, Condition, wait_for
 from stackproof.results.drill_charts import Lane, Span, timeline_payload
 
 SCRIPT_TIMEOUT_S = 1800.0
@@ -110,8 +110,7 @@ class RestoreDrill:
 
     def _ready_with_data(self) -> Condition:
         readiness = [
-            HttpStatus(health_endpoint(self.stack, name, "readiness").url, verify=False)
-            for name in self.services
+            health_endpoint(self.stack, name, "readiness").answers({200}) for name in self.services
         ]
         return AllOf((*readiness, CanaryPresent(self.canary)))
 

@@ -52,11 +52,8 @@ class ServiceWatcher:
         at = time.monotonic()
         timed_out = False
         try:
-            status: int | None = httpx.get(
-                self.endpoint.url,
-                verify=self.endpoint.verify,
-                timeout=TIMEOUT_S,
-                headers={"User-Agent": USER_AGENT},
+            status: int | None = self.endpoint.request(
+                TIMEOUT_S, headers={"User-Agent": USER_AGENT}
             ).status_code
         except httpx.TimeoutException:
             status, timed_out = None, True

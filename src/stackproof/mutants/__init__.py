@@ -4,6 +4,11 @@
 
     description = "nginx also accepts TLS 1.0 and 1.1"
     expects = ["R-TLS-1"]
+    tests = ["tls/test_tls.py::test_only_tls12_and_tls13_are_accepted"]
+                                   # optional: run only these, each must fail (node IDs
+                                   # under suites/, as `pytest --collect-only -q` lists them);
+                                   # default: the expected requirements' tests, to the first
+                                   # failure
 
     [[edit]]                       # a text replacement in a copy of the stack tree;
     file = "nginx/nginx.conf.template"  # `old` must occur exactly once, so a mutant
@@ -47,6 +52,18 @@ class MutantSpec(BaseModel):
     edit: list[Edit] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
     overlay: dict[str, Any] = Field(default_factory=dict)
+    tests: list[str] = Field(default_factory=list)
+
+    @field_validator("tests")
+    @classmethod
+    def _node_ids(cls, ids: list[str]) -> list[str]:
+        for nodeid in ids:
+            path, sep, name = nodeid.removeprefix("suites/").partition("::")
+            if not sep or not name or not path.endswith(".py"):
+                raise ValueError(f"{nodeid!r} is not a test's node ID (path.py::test_name)")
+        if len(set(ids)) != len(ids):
+            raise ValueError("a test is named twice")
+        return ids
 
     @field_validator("expects")
     @classmethod
@@ -67,6 +84,11 @@ class Mutant:
     def expects(self) -> tuple[str, ...]:
         return tuple(self.spec.expects)
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The tests it names, as node IDs under suites/ (results.json's); empty: none."""
+        return tuple(nodeid.removeprefix("suites/") for nodeid in self.spec.tests)
+
 
 def load_mutant(folder: Path) -> Mutant:
     path = folder / MUTANT_FILE
@@ -82,6 +104,7 @@ def load_mutant(folder: Path) -> Mutant:
 
 
 def discover(mutants_dir: Path) -> list[Mutant]:
+    """Every mutant under `mutants_dir` (folders with a mutant.toml), by name."""
     return [load_mutant(p.parent) for p in sorted(mutants_dir.glob(f"*/{MUTANT_FILE}"))]
 
 

@@ -2,8 +2,8 @@
 
 Models are frozen and forbid unknown keys, so a misspelt key is an error naming it rather
 than a setting silently ignored. Policy defaults are the italic values of the requirement
-catalog; a profile may set its own values, never switch a check off (that is a waiver,
-which needs a reason and an expiry date).
+catalog; a profile may tighten them, never loosen one or switch a check off without a
+waiver, which needs a reason and an expiry date (`profile.policy` tells tighter from looser).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from stackproof.backend_registry import AUTO, BACKEND_CHOICES
 from stackproof.catalog import by_id
+from stackproof.checks import csp
 from stackproof.profile.auth import AuthSettings
 from stackproof.profile.chaos import (
     CommandSettings,
@@ -27,6 +28,8 @@ from stackproof.profile.chaos import (
     check_references,
 )
 from stackproof.profile.compose import ComposeSettings
+from stackproof.profile.policy import policy_values, waiver_hint
+from stackproof.profile.remote import RemoteSettings as RemoteHostSettings
 
 ServiceKind = Literal["postgres", "redis", "nginx", "app"]
 Environment = Literal["test", "staging", "production"]
@@ -227,6 +230,21 @@ class HeaderPolicy(Strict):
     )
     request_id: str = "X-Request-ID"
     foreign_origin: str = "https://foreign.stackproof.invalid"
+    content_security_policy: str = Field(
+        default=csp.CATALOG_POLICY,
+        description="R-HDR-6: what API answers must be at least as strict as (tighter only)",
+    )
+
+    @field_validator("content_security_policy")
+    @classmethod
+    def _no_laxer_than_the_catalog(cls, value: str) -> str:
+        problems = csp.policy_problems([value], csp.parse_policy(csp.CATALOG_POLICY))
+        if problems:
+            raise ValueError(
+                f"must be at least as strict as the catalog's {csp.CATALOG_POLICY!r} "
+                f"(R-HDR-6): {'; '.join(problems)}"
+            )
+        return value
 
 
 class LimitsPolicy(Strict):
@@ -409,6 +427,7 @@ class Profile(Strict):
     redaction: RedactionSettings | None = None
     auth: AuthSettings | None = None
     compose: ComposeSettings | None = None  # the compose backend's file and service map
+    remote: RemoteHostSettings = RemoteHostSettings()
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -459,7 +478,32 @@ class Profile(Strict):
             raise ValueError("waivers: each requirement may be waived once")
         self._check_ops()
         self._check_redaction()
+        self._check_loosened_policy()
+        self._check_remote()
         return self
+
+    def _check_loosened_policy(self) -> None:
+        """A value looser than the catalog's needs an active waiver of its requirement."""
+        today = dt.date.today()
+        problems = []
+        for value in policy_values(self.policy):
+            if value.direction != "looser":
+                continue
+            waiver = self.waiver_for(value.requirement)
+            if waiver is None:
+                problems.append(f"{value.describe()}; {waiver_hint(value.requirement)}")
+            elif not waiver.active(today):
+                problems.append(
+                    f"{value.describe()}; its waiver expired on {waiver.expires}: renew it "
+                    "or use the catalog's value"
+                )
+        if problems:
+            raise ValueError("\n  - ".join(problems))  # one line each under the profile's
+
+    def _check_remote(self) -> None:
+        kinds = {n: s.kind for n, s in self.services.items()}
+        if found := self.remote.problems(kinds, self.secrets):
+            raise ValueError("; ".join(found))
 
     def _check_ops(self) -> None:
         if self.ops is not None:

@@ -1,13 +1,17 @@
 """The pytest plugin that turns the suites into a conformance run.
 
 Options: --profile, --backend, --mutant, --reports-dir, --run-id, --requirement,
---allow-destructive. Markers: `requirement(ID, ...)` on every test, `destructive` on tests
-that harm the stack (they get a stack of their own). At the end it writes results.json,
-junit.xml and report.html to `<reports>/<run-id>/` and prints the verdict table.
+--allow-destructive, and pytest's own --strict (the gate: partial, skip and not_covered fail
+the run). Markers: `requirement(ID, ...)` on every test, `destructive`
+on tests that harm the stack (they get a stack of their own). Each test's outcome follows the
+rules of `outcomes` (only a check's own finding is `fail`); a test of a stack whose service
+died on its own is `error` with that one cause (`broken`). At the end it writes
+results.json, junit.xml and report.html to `<reports>/<run-id>/` and prints the verdict table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from pathlib import Path
 
@@ -16,13 +20,14 @@ import pytest
 from stackproof.backend_registry import BACKEND_CHOICES
 from stackproof.catalog import by_id
 from stackproof.checks.leaks import scan_reports
-from stackproof.errors import StackproofError
+from stackproof.errors import StackBrokenError, StackproofError
+from stackproof.pytest_plugin.broken import broken_message, stacks_of
 from stackproof.pytest_plugin.keys import COLLECTOR, EVIDENCE, REPORT_LEAKS, RESULTS, SESSION
-from stackproof.pytest_plugin.outcomes import OutcomeCollector
+from stackproof.pytest_plugin.outcomes import OutcomeCollector, capability_missing
 from stackproof.pytest_plugin.session import RunOptions, RunSession
 from stackproof.pytest_plugin.summary import verdict_table
 from stackproof.results.model import TestResult
-from stackproof.results.verdicts import failures_all_waived
+from stackproof.results.verdicts import run_exit_status
 from stackproof.signals import treat_termination_as_interrupt
 
 pytest_plugins = [
@@ -81,6 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
         mutants_dir=config.getoption("--mutants-dir") or profile_path.parent.parent / "mutants",
         requirements=tuple(config.getoption("--requirement")),
         allow_destructive=config.getoption("--allow-destructive"),
+        # pytest's own `--strict` (its strict mode, which the suites keep anyway) is also
+        # the gate's: partial, skip and not_covered then fail the run.
+        strict=bool(config.getoption("strict", False)),
     )
     unknown = [i for i in options.requirements if i not in by_id()]
     if unknown:
@@ -122,13 +130,56 @@ def pytest_collection_modifyitems(
                 item.add_marker(pytest.mark.skip(reason=refusal))
 
 
+def _broken_cause(item: pytest.Item) -> str | None:
+    """The one cause, when a stack this test uses broke (a service exited on its own)."""
+    broken = item.config.stash[SESSION].broken.among(stacks_of(item))
+    return broken_message(broken) if broken else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A test of a broken stack does not run: its setup errs with the stack's one cause."""
+    if (cause := _broken_cause(item)) is not None:  # known broken: no fixture runs either
+        raise StackBrokenError(cause)
+    try:
+        yield
+    except (pytest.skip.Exception, KeyboardInterrupt):
+        raise
+    except BaseException:
+        # A fixture that failed because the stack broke tells the cause, not its symptom.
+        if (cause := _broken_cause(item)) is not None:
+            raise StackBrokenError(cause) from None
+        raise
+    if (cause := _broken_cause(item)) is not None:
+        raise StackBrokenError(cause)
+
+
+def _as_skip(item: pytest.Item, report: pytest.TestReport, reason: str) -> None:
+    report.outcome = "skipped"
+    report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {reason}")
+
+
+def _as_error(report: pytest.TestReport, message: str) -> None:
+    report.outcome = "failed"
+    report.longrepr = message
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     error = call.excinfo.value if call.excinfo is not None else None
-    item.config.stash[COLLECTOR].observe(item.nodeid, report, error)
+    collector = item.config.stash[COLLECTOR]
+    missing = capability_missing(error) if error is not None and report.failed else None
+    if missing is not None and report.when != "teardown":
+        _as_skip(item, report, missing.reason())  # pytest counts it as the skip it is
+    collector.observe(item.nodeid, report, error)
+    if report.when in ("setup", "call") and not report.skipped:
+        cause = _broken_cause(item)
+        if cause is not None:  # whatever the check said, its stack broke under it
+            collector.override(item.nodeid, "error", cause)
+            _as_error(report, cause)
     return report
 
 
@@ -150,15 +201,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if SESSION not in config.stash:
         return
     run = config.stash[SESSION]
+    if config.option.collectonly:  # nothing ran: no report to write, no empty folder left
+        run.close()
+        if not any(run.run.run_dir.iterdir()):
+            run.run.run_dir.rmdir()
+        return
     tests = _test_results(session)
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:
-        results = run.finish(tests, int(exitstatus), interrupted)
+        results = run.results(tests, int(exitstatus), interrupted)
+        status = run_exit_status(results, tests, int(exitstatus))
+        if status != exitstatus:
+            session.exitstatus = status
+            results = dataclasses.replace(
+                results, run=dataclasses.replace(results.run, exit_status=status)
+            )
+        results = run.write(results, tests)
     finally:
         run.close()
     config.stash[RESULTS] = results
-    if exitstatus == pytest.ExitCode.TESTS_FAILED and failures_all_waived(results, tests):
-        session.exitstatus = pytest.ExitCode.OK
     # The report files themselves are a sink (R-RED-3): a canary there, in any encoding the
     # writer's scrubbing misses, fails the run.
     leaks = scan_reports(run.run.run_dir, run.run.secrets)
@@ -172,10 +233,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if RESULTS not in config.stash:
         return
     results = config.stash[RESULTS]
-    run_dir = config.stash[SESSION].run.run_dir
+    run = config.stash[SESSION].run
     terminalreporter.section("stackproof verdicts")
-    for line in verdict_table(results):
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(f"reports: {run_dir} (results.json, junit.xml, report.html)")
+    for line in verdict_table(results):  # scrubbed like the report files
+        terminalreporter.write_line(run.secrets.scrub(line)[0])
+    terminalreporter.write_line(f"reports: {run.run_dir} (results.json, junit.xml, report.html)")
     for leak in config.stash.get(REPORT_LEAKS, []):
         terminalreporter.write_line(f"SECRET IN THE REPORT FILES: {leak}", red=True)

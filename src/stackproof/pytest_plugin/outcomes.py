@@ -1,4 +1,15 @@
-"""From pytest's three phase reports per test to one outcome with a readable message."""
+"""From pytest's three phase reports per test to one outcome with a readable message.
+
+The rules (a release gate acts on them, so `fail` must mean a finding about the stack):
+
+- in the test body, an `AssertionError` (a plain `assert`) or `pytest.fail` (what
+  `Problems.raise_if_any` raises) is `fail`: the check's own finding;
+- `pytest.skip`, and a `CapabilityMissingError` anywhere before the test's teardown, is
+  `skip`, with its reason (and what would enable the check);
+- every other exception is `error` with its message: a `PreconditionError` (not steady
+  before a fault, an endpoint that cannot be reached), an OS or HTTP error, a harness bug;
+- a failed setup or teardown is `error`: the check never judged.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +18,49 @@ from dataclasses import dataclass, field
 import pytest
 
 from stackproof.checks.evidence import Evidence
+from stackproof.errors import CapabilityMissingError
 from stackproof.results.model import Outcome, TestResult
 
 MESSAGE_LIMIT = 6000  # characters: a message is for reading, the log holds the rest
-# The first phase that did not pass decides: a broken setup is an error, not a failure.
-PHASE_VERDICTS: tuple[tuple[str, dict[str, Outcome]], ...] = (
-    ("setup", {"failed": "error", "skipped": "skip"}),
-    ("call", {"failed": "fail", "skipped": "skip"}),
-    ("teardown", {"failed": "error"}),
-)
+PHASES = ("setup", "call", "teardown")  # the first phase that did not pass decides
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def is_finding(error: BaseException) -> bool:
+    """A check's own finding: an assertion or `pytest.fail` (one of a group suffices)."""
+    return any(isinstance(e, AssertionError | pytest.fail.Exception) for e in _leaves(error))
+
+
+def capability_missing(error: BaseException) -> CapabilityMissingError | None:
+    """The missing capability when that is all that went wrong, else None."""
+    leaves = _leaves(error)
+    if all(isinstance(e, CapabilityMissingError) for e in leaves):
+        first = leaves[0]
+        assert isinstance(first, CapabilityMissingError)
+        return first
+    return None
+
+
+def classify(when: str, error: BaseException) -> Outcome:
+    """The outcome an exception gives the test in phase `when` (setup, call, teardown)."""
+    if when != "teardown" and capability_missing(error) is not None:
+        return "skip"
+    if when == "call" and is_finding(error):
+        return "fail"
+    return "error"
 
 
 def describe(error: BaseException) -> str:
     """The error's own words and notes (hints, log tails), without a traceback."""
     if isinstance(error, pytest.fail.Exception | pytest.skip.Exception):
         text = str(error.msg)
+    elif isinstance(error, CapabilityMissingError):
+        text = error.reason()
     else:
         text = f"{type(error).__name__}: {error}"
     notes = getattr(error, "__notes__", None) or []
@@ -31,9 +70,10 @@ def describe(error: BaseException) -> str:
 
 @dataclass
 class _Phases:
-    outcomes: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
+    override: tuple[Outcome, str] | None = None  # decided from outside (a broken stack)
 
 
 class OutcomeCollector:
@@ -42,25 +82,38 @@ class OutcomeCollector:
 
     def observe(self, nodeid: str, report: pytest.TestReport, error: BaseException | None) -> None:
         phases = self._phases.setdefault(nodeid, _Phases())
-        phases.outcomes[report.when] = report.outcome
         phases.duration_s += report.duration
-        if report.skipped and isinstance(report.longrepr, tuple):
-            phases.messages[report.when] = str(report.longrepr[2]).removeprefix("Skipped: ")
-        elif error is not None and not report.passed:
+        if report.passed:
+            phases.outcomes[report.when] = "pass"
+            return
+        if report.skipped:
+            phases.outcomes[report.when] = "skip"
+            if isinstance(report.longrepr, tuple):
+                phases.messages[report.when] = str(report.longrepr[2]).removeprefix("Skipped: ")
+            return
+        outcome: Outcome = "error" if error is None else classify(report.when, error)
+        phases.outcomes[report.when] = outcome
+        if error is not None:
             phases.messages[report.when] = describe(error)
+
+    def override(self, nodeid: str, outcome: Outcome, message: str) -> None:
+        """Give the test this outcome whatever its phases said (the stack broke under it)."""
+        self._phases.setdefault(nodeid, _Phases()).override = (outcome, message)
 
     def outcome(self, nodeid: str) -> tuple[Outcome, str | None] | None:
         """None when the test never got as far as a verdict (an interrupted run)."""
         phases = self._phases.get(nodeid)
         if phases is None:
             return None
+        if phases.override is not None:
+            return phases.override
         seen, said = phases.outcomes, phases.messages
-        if "call" not in seen and seen.get("setup") == "passed":
+        if "call" not in seen and seen.get("setup") == "pass":
             return None
-        for phase, verdicts in PHASE_VERDICTS:
-            verdict = verdicts.get(seen.get(phase, ""))
-            if verdict is not None:
-                return verdict, said.get(phase)
+        for phase in PHASES:
+            found = seen.get(phase)
+            if found is not None and found != "pass":
+                return found, said.get(phase)
         return "pass", None
 
     def result(

@@ -17,6 +17,7 @@ import pytest
 from stackproof.backends import Stack
 from stackproof.checks.errorpaths import ErrorPathDrive
 from stackproof.checks.leaks import Sinks
+from stackproof.errors import PreconditionError
 from stackproof.fakes.sentry import SentryFakeClient
 from stackproof.profile import Profile
 from stackproof.profile.model import RedactionSettings
@@ -101,6 +102,6 @@ def emitted(
     for name in databases:
         dump = redaction_stack.service(name).exec(["pg_dump", "--no-owner"], timeout_s=120)
         if dump.returncode != 0:
-            pytest.fail(f"pg_dump of {name} failed: {dump.stderr[-500:]}", pytrace=False)
+            raise PreconditionError(f"pg_dump of {name} failed: {dump.stderr[-500:]}")
         sinks.add(f"pg_dump/{name}", dump.stdout)
     return sinks

@@ -20,6 +20,8 @@ from stackproof.catalog import catalog
 from stackproof.errors import MutantError, StackproofError
 from stackproof.mutants import Mutant, load_mutant, materialize
 from stackproof.profile import Profile, load_profile
+from stackproof.profile.policy import policy_values
+from stackproof.pytest_plugin.broken import BrokenStacks
 from stackproof.results.model import Results, RunInfo, StackInfo, TestResult
 from stackproof.results.verdicts import build_results
 from stackproof.results.write import write_reports
@@ -36,6 +38,7 @@ class RunOptions:
     mutants_dir: Path = Path("mutants")
     requirements: tuple[str, ...] = ()
     allow_destructive: bool = False
+    strict: bool = False
 
 
 def _now() -> str:
@@ -63,6 +66,7 @@ class RunSession:
         self.run = RunContext(run_id, options.reports_dir / run_id)
         self.stacks: list[StackInfo] = []
         self.errors: list[str] = []
+        self.broken = BrokenStacks()
         self._stack_count = 0
 
     def _load_profile(self) -> Profile:
@@ -116,7 +120,7 @@ class RunSession:
 
     # --- the end ---
 
-    def finish(self, tests: Sequence[TestResult], exit_status: int, interrupted: bool) -> Results:
+    def results(self, tests: Sequence[TestResult], exit_status: int, interrupted: bool) -> Results:
         info = RunInfo(
             id=self.run.run_id,
             started=self.started,
@@ -133,9 +137,17 @@ class RunSession:
             interrupted=interrupted,
             mutant=self.mutant.name if self.mutant else None,
             stacks=tuple(self.stacks),
-            errors=tuple(self.errors),
+            errors=(*self.errors, *self.broken.errors),
+            stack_failures=self.broken.records(),
+            strict=self.options.strict,
+            selected=self.options.requirements,
         )
-        results = build_results(info, tests, catalog(), self.profile.waivers)
+        return build_results(
+            info, tests, catalog(), self.profile.waivers, policy=policy_values(self.profile.policy)
+        )
+
+    def write(self, results: Results, tests: Sequence[TestResult]) -> Results:
+        """Write the reports; the results as written (with any secret found named)."""
         return write_reports(results, tests, self.run.run_dir, self.run.secrets)
 
     def close(self) -> None:

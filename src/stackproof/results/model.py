@@ -1,9 +1,10 @@
 """What a run found: per test, then per requirement. Frozen, so reports serialise facts.
 
-Schema `stackproof.results/1` (documented in the README):
+Schema `stackproof.results/2` (documented in the README):
 
     {"schema": ..., "run": RunInfo, "summary": {verdict: count},
-     "requirements": [RequirementResult, ...]}   # every catalog ID, in catalog order
+     "requirements": [RequirementResult, ...],   # every catalog ID, in catalog order
+     "policy": [PolicyRecord, ...]}              # every policy value, against the catalog's
 """
 
 from __future__ import annotations
@@ -11,11 +12,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
-SCHEMA = "stackproof.results/1"
+SCHEMA = "stackproof.results/2"
 
 Outcome = Literal["pass", "fail", "error", "skip"]
-Verdict = Literal["pass", "fail", "error", "skip", "waived", "not_covered"]
-VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "error", "skip", "waived", "not_covered")
+Verdict = Literal["pass", "fail", "error", "partial", "skip", "waived", "not_covered"]
+VERDICTS: tuple[Verdict, ...] = (
+    "pass",
+    "fail",
+    "error",
+    "partial",
+    "skip",
+    "waived",
+    "not_covered",
+)
+# What `--strict` fails a run on: anything a gate cannot count as proven.
+UNPROVEN: tuple[Verdict, ...] = ("partial", "skip", "not_covered")
+PolicyDirection = Literal["same", "tighter", "looser", "changed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +115,44 @@ class TestSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Untested:
+    """A test of a requirement that did not run its check, and why (its skip reason)."""
+
+    nodeid: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class WaiverInfo:
     reason: str
     expires: str
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """A policy value the run used, beside the catalog's, and which way it moved."""
+
+    key: str  # "headers.hsts_min_age", as under [policy] in the profile
+    requirement: str
+    catalog: Any
+    used: Any
+    direction: PolicyDirection
+    waiver: WaiverInfo | None = None  # the requirement's waiver, where it has one
+
+
+@dataclass(frozen=True, slots=True)
+class StackFailureInfo:
+    """A stack whose service exited on its own: the one cause of its later tests' errors."""
+
+    label: str
+    service: str
+    exit_status: int | None
+    detail: str
+    log_tail: str
+
+    def headline(self) -> str:
+        return f"stack {self.label!r} broken: service {self.service!r} {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +166,8 @@ class RequirementResult:
     figures: tuple[Figure, ...] = ()
     waiver: WaiverInfo | None = None
     timelines: tuple[Timeline, ...] = ()
+    untested: tuple[Untested, ...] = ()  # for partial and skip: what was not tested and why
+    loosened: tuple[str, ...] = ()  # policy keys of this requirement looser than the catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +195,16 @@ class RunInfo:
     stacks: tuple[StackInfo, ...] = ()
     redacted_secrets: tuple[str, ...] = field(default=())
     errors: tuple[str, ...] = ()
+    stack_failures: tuple[StackFailureInfo, ...] = ()
+    strict: bool = False  # --strict: partial, skip and not_covered fail the run
+    selected: tuple[str, ...] = ()  # --requirement IDs; empty: the whole catalog counts
 
 
 @dataclass(frozen=True, slots=True)
 class Results:
     run: RunInfo
     requirements: tuple[RequirementResult, ...]
+    policy: tuple[PolicyRecord, ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
@@ -163,10 +215,20 @@ class Results:
     def with_verdict(self, *verdicts: Verdict) -> list[str]:
         return [r.id for r in self.requirements if r.verdict in verdicts]
 
+    def counted(self) -> list[RequirementResult]:
+        """The requirements this run answers for: those chosen with --requirement, or all."""
+        chosen = set(self.run.selected)
+        return [r for r in self.requirements if not chosen or r.id in chosen]
+
+    def unproven(self) -> list[RequirementResult]:
+        """Counted requirements that are partial, skipped or not covered (what --strict fails)."""
+        return [r for r in self.counted() if r.verdict in UNPROVEN]
+
     def to_json_data(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "run": asdict(self.run),
             "summary": self.summary(),
             "requirements": [asdict(r) for r in self.requirements],
+            "policy": [asdict(p) for p in self.policy],
         }

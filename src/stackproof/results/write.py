@@ -38,8 +38,21 @@ def headline(results: Results) -> str:
     scope = f"{covered} of {len(results.requirements)} requirements covered"
     if broken:
         return f"FAIL — {counts['fail']} failed, {counts['error']} errored ({scope})"
-    if counts["pass"] == 0:
+    unproven = results.unproven()
+    if results.run.strict and unproven:
+        kinds = ", ".join(
+            f"{sum(r.verdict == v for r in unproven)} {v.replace('_', ' ')}"
+            for v in ("partial", "skip", "not_covered")
+            if any(r.verdict == v for r in unproven)
+        )
+        return f"FAIL (--strict) — {len(unproven)} requirement(s) not proven: {kinds} ({scope})"
+    if counts["pass"] == 0 and counts["partial"] == 0:
         return f"NOTHING PROVEN — no requirement passed ({scope})"
+    if counts["partial"] or counts["skip"]:
+        return (
+            f"PASS, NOT ALL TESTED — {counts['partial']} partly tested, {counts['skip']} "
+            f"skipped; every check that ran holds ({scope})"
+        )
     return f"PASS — every covered requirement holds ({scope})"
 
 
@@ -53,6 +66,9 @@ def render_html(results: Results) -> str:
         summary=results.summary(),
         requirements=results.requirements,
         failed=[r for r in results.requirements if r.verdict in ("fail", "error", "waived")],
+        untested=[r for r in results.requirements if r.untested],
+        policy_changes=[p for p in results.policy if p.direction != "same"],
+        policy=results.policy,
         figures=figures,
         chart=figure_bars([f for _, f in figures]),
         drill_charts=[

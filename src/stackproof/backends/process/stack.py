@@ -365,6 +365,7 @@ class ProcessStack(Stack):
             return list(self._events)
 
     def failure(self) -> StackFailure | None:
+        """The service that exited on its own and has not been started again since."""
         with self._control_lock:
             return self._failure
 
@@ -609,6 +610,11 @@ class ProcessStack(Stack):
             pid = self._processes[name].start()
             self._stopped_on_request.discard(name)
             self._note(name, "spawn", by)
+            if self._failure is not None and self._failure.service == name:
+                # Started again (a deploy rolling back from a release that crashed, say):
+                # the stack serves again; an exit of the new process is judged afresh.
+                self.run.record("stack_failure_cleared", stack=self.label, service=name, by=by)
+                self._failure = None
         if self._watcher is not None:
             self._watcher.rearm()
         self.run.record("process", stack=self.label, service=name, pid=pid)
