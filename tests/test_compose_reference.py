@@ -55,7 +55,18 @@ def test_the_quotes_example_runs_its_suites_on_compose(tmp_path: Path) -> None:
     run = _run(tmp_path, QUOTES, *wanted)
     assert run.exit_code == 0, run.output[-4000:]
     covered = run.covered()
-    assert {i: covered.get(i) for i in wanted} == dict.fromkeys(wanted, "pass")
+    # R-HLT-1 and R-HLT-3 are partly tested: the fault schedules send the [command] this
+    # profile lacks, and say so, with the reason (as the notes example's are on process).
+    partly = {"R-HLT-1", "R-HLT-3"}
+    assert {i: covered.get(i) for i in wanted if i not in partly} == dict.fromkeys(
+        set(wanted) - partly, "pass"
+    ), run.output[-4000:]
+    assert {covered.get(i) for i in partly} <= {"pass", "partial"}, run.output[-4000:]
+    untested = {r["id"]: r["untested"] for r in run.results["requirements"] if r["id"] in partly}
+    for i in partly:
+        if covered.get(i) == "partial":
+            assert untested[i], i
+            assert all(u["reason"] for u in untested[i]), untested[i]
     # What else those tests touch and the example does not describe skips, never fails.
-    assert set(covered.values()) <= {"pass", "skip"}
+    assert set(covered.values()) <= {"pass", "partial", "skip"}
     assert run.results["run"]["profile"] == "quotes-example"
