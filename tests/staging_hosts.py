@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support import ROOT
 
+from stackproof.containers.images import IMAGES, STACKPROOF_PARTS
+from stackproof.containers.wheels import named_requirements
 from stackproof.profile.template import render
 from stackproof.readiness import Check, CommandSucceeds, wait_for
 from stackproof.tls_ca import RunCA
@@ -86,21 +88,31 @@ def _files(folder: Path) -> Iterator[Path]:
             yield path
 
 
+# What the host's Python runs of stackproof: its fakes (the AniList unit, the Sentry
+# container), with what they import of stackproof and beyond the stack's own requirements
+# — the same parts and packages as the reference stack's Python image, which a test holds
+# to the fakes' imports (tests/containers/test_container_parts.py).
+STACKPROOF_DIR = ROOT / "src" / "stackproof"
+FAKES_PACKAGES = next(spec.packages for spec in IMAGES if spec.name == "python")
+
+
 def _requirements() -> list[str]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
     stack_group = [r for r in pyproject["dependency-groups"]["stack"] if isinstance(r, str)]
+    fakes = named_requirements(ROOT / "pyproject.toml", FAKES_PACKAGES)
     extra = [
         line.strip()
         for line in (CONTEXT / "requirements.txt").read_text("utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    return sorted({*stack_group, *extra})
+    return sorted({*stack_group, *fakes, *extra})
 
 
 def content_hash(*folders: Path, extra: str = "") -> str:
+    """A digest of the files under `folders` (a file counts as a folder of itself)."""
     digest = hashlib.sha256(extra.encode())
     for folder in folders:
-        for path in _files(folder):
+        for path in [folder] if folder.is_file() else _files(folder):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -157,7 +169,7 @@ def host_image() -> BuiltImage:
     requirements = _requirements()
     tag = "stackproof/staging-host:" + content_hash(
         CONTEXT, ROOT / "stack" / "refstack", ROOT / "stack" / "ops",
-        ROOT / "src" / "stackproof" / "fakes",
+        *(STACKPROOF_DIR / part for part in STACKPROOF_PARTS),
         extra="\n".join(requirements),
     )  # fmt: skip
     if docker("image", "inspect", tag, check=False).returncode == 0:
@@ -173,9 +185,11 @@ def host_image() -> BuiltImage:
         shutil.copytree(ROOT / "stack" / "ops", context / "app" / "ops", ignore=ignore)
         package = context / "lib" / "stackproof"
         package.mkdir(parents=True)
-        for module in ("__init__.py", "errors.py"):
-            shutil.copy(ROOT / "src" / "stackproof" / module, package / module)
-        shutil.copytree(ROOT / "src" / "stackproof" / "fakes", package / "fakes", ignore=ignore)
+        for part in STACKPROOF_PARTS:
+            if (STACKPROOF_DIR / part).is_dir():
+                shutil.copytree(STACKPROOF_DIR / part, package / part, ignore=ignore)
+            else:
+                shutil.copy(STACKPROOF_DIR / part, package / part)
         _build(tag, "host.Dockerfile", context)
     return BuiltImage(tag, time.monotonic() - started, cached=False)
 
@@ -375,6 +389,9 @@ class Network:
     keys: Keys
     stack_secrets: dict[str, str] = field(repr=False)
     host_image: str = ""
+    # The private half of the Discord test application's key the hosts' bots trust: the
+    # harness signs interactions with it (never given to the hosts).
+    discord_signing_key: str = field(default="", repr=False)
 
 
 @dataclass
@@ -406,13 +423,39 @@ class Site:
         journal = self.exec("journalctl", "--no-pager", "--lines=60", "--unit", unit).stdout
         return status + journal
 
-    def unit_failed(self, unit: str) -> str | None:
-        """Why waiting for `unit` is pointless: it failed and will not be restarted."""
-        done = self.exec("systemctl", "show", "--property=ActiveState,Restart", unit)
-        facts = dict(line.partition("=")[::2] for line in done.stdout.splitlines())
-        if facts.get("ActiveState") == "failed" and facts.get("Restart") == "no":
-            return f"{unit} failed"
+    def unit_failed(self, *units: str) -> str | None:
+        """Why waiting for `units` is pointless: one failed and will not be restarted.
+
+        A unit systemd restarts waits in `activating (auto-restart)`; `failed` is where it
+        stays (no restart policy, or its restarts came too fast for its start limit)."""
+        done = self.exec(
+            "systemctl", "show", "--property=Id,ActiveState,SubState,Result", *units
+        )  # fmt: skip
+        for block in done.stdout.split("\n\n"):  # one block a unit
+            facts = dict(line.partition("=")[::2] for line in block.splitlines())
+            if facts.get("ActiveState") == "failed" and facts.get("SubState") == "failed":
+                return f"{facts.get('Id')} failed ({facts.get('Result')}) and will not be restarted"
         return None
+
+    def container_failed(self, name: str) -> str | None:
+        """Why waiting for the host's own container `name` is pointless: it exited for good,
+        or it keeps exiting (its restart policy brings it back only to fail again)."""
+        done = self.exec("docker", "inspect", "--format", "{{json .State}} {{.RestartCount}}", name)
+        if done.returncode != 0:
+            return f"the host's container {name} is not there ({done.stderr.strip()[:200]})"
+        state_json, _, count = done.stdout.strip().rpartition(" ")
+        state = json.loads(state_json)
+        if state.get("Status") in ("exited", "dead") and not state.get("Restarting"):
+            return f"the host's container {name} exited ({state.get('ExitCode')}) for good"
+        if int(count) >= INNER_RESTARTS_GIVE_UP:
+            return f"the host's container {name} keeps exiting (restarted {count} times)"
+        return None
+
+    def container_log(self, name: str) -> str:
+        """The state and the log's end of the host's own container `name`."""
+        listed = self.exec("docker", "ps", "--all", "--filter", f"name=^{name}$")
+        tail = self.exec("docker", "logs", "--tail", "40", name)
+        return f"{listed.stdout}{tail.stdout[-3000:]}{tail.stderr[-3000:]}"
 
     def logs(self) -> str:
         journal = self.exec("journalctl", "--no-pager", "-n", "200")
@@ -436,12 +479,18 @@ def _run_container(  # noqa: PLR0917 - one docker run, its facts in order
     )  # fmt: skip
 
 
-def _stack_secrets() -> dict[str, str]:
+def _stack_secrets(signing: Ed25519PrivateKey) -> dict[str, str]:
     values = {name: secrets.token_urlsafe(18) for name in SECRET_NAMES}
-    signing = Ed25519PrivateKey.generate().public_key()
-    raw = signing.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = signing.public_key()
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     values["discord_public_key"] = raw.hex()
     return values
+
+
+def _private_hex(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    ).hex()
 
 
 @contextlib.contextmanager
@@ -455,6 +504,7 @@ def staging_network(
     sweep_orphans()
     host = host_image()
     database_image = host.tag if db_in_host_image else db_image().tag
+    signing = Ed25519PrivateKey.generate()
     network = Network(
         run_id=run_id,
         name=f"spf-{run_id}-staging",
@@ -462,8 +512,9 @@ def staging_network(
         folder=folder,
         ca=RunCA(_folder(folder / "ca")),
         keys=Keys(folder / "keys"),
-        stack_secrets=_stack_secrets(),
+        stack_secrets=_stack_secrets(signing),
         host_image=host.tag,
+        discord_signing_key=_private_hex(signing),
     )
     try:
         docker("network", "create", *_labels(run_id), network.name)
@@ -494,7 +545,13 @@ APP_OPTIONS = [
     # a file system that is not itself an overlay); `docker rm -v` removes it.
     "--volume=/var/lib/docker",
 ]  # fmt: skip
-READY_UNITS = ("ssh", "nftables", "fail2ban", "nginx", "docker", "refstack-auth", "refstack-bot")
+READY_UNITS = ("ssh", "nftables", "fail2ban", "nginx", "docker", "refstack-anilist",
+               "refstack-auth", "refstack-bot")  # fmt: skip
+# The containers the deploy step runs on the host's own Docker.
+INNER_CONTAINERS = ("refstack-sentry",)
+# A container restarted this often while the stack comes up is broken, not slow: its restart
+# policy would only go on bringing it back (a healthy start needs none).
+INNER_RESTARTS_GIVE_UP = 3
 
 
 @contextlib.contextmanager
@@ -527,11 +584,25 @@ def app_host(
         wait_for(
             CommandSucceeds(["docker", "exec", container, "python3", "-c", READY_SCRIPT]),
             timeout_s=UP_TIMEOUT_S, what=f"the reference stack on {container} ready",
-            interval_s=0.3, log_tail=site.logs,
+            interval_s=0.3, log_tail=lambda: _stack_log(site),
+            give_up=lambda: _stack_failed(site),
         )  # fmt: skip
         yield site
     finally:
         docker("rm", "-f", "-v", container, check=False, timeout=120)
+
+
+def _stack_failed(site: Site) -> str | None:
+    """Why the reference stack on `site` will not become ready: a part of it is down for good."""
+    for name in INNER_CONTAINERS:
+        if reason := site.container_failed(name):
+            return reason
+    return site.unit_failed(*READY_UNITS)
+
+
+def _stack_log(site: Site) -> str:
+    inner = "".join(site.container_log(name) for name in INNER_CONTAINERS)
+    return f"{inner}\n{site.logs()}"
 
 
 # Readiness of both services, asked on the host itself (the harness reaches only the front).
@@ -635,6 +706,9 @@ def staging_profile(
     if secret_file is None:
         api_key.touch(mode=0o600)
         api_key.write_text(site.network.stack_secrets["auth_api_key"] + "\n", "utf-8")
+    signing_key = folder / "discord_signing_key"
+    signing_key.touch(mode=0o600)
+    signing_key.write_text(site.network.discord_signing_key + "\n", "utf-8")
     probe_table = (
         f'[remote.probe]\naddress = "{site.alias}"\ndocker_network = "{site.network.name}"\n'
         f'image = "{site.network.host_image}"\n'
@@ -645,7 +719,7 @@ def staging_profile(
 name = "reference-staging-host"
 environment = "staging"
 backend = "remote"
-secrets = ["auth_api_key"]
+secrets = ["auth_api_key", "discord_signing_key"]
 
 [stack]
 public_host = "{PUBLIC_HOST}"
@@ -694,6 +768,14 @@ health = {{ liveness = "/healthz", readiness = "/readyz", public_prefix = "/bot"
 kind = "nginx"
 links = ["auth", "bot"]
 
+# The bot's command, signed with the test application's key the staging bot trusts.
+[command]
+service = "bot"
+path = "/bot/interactions"
+name = "anime"
+options = {{ query = "Cowboy Bebop" }}
+answer_contains = "Cowboy Bebop"
+
 [auth]
 service = "auth"
 api_key_secret = "auth_api_key"
@@ -710,6 +792,7 @@ port = {port}
 identity_file = "{key}"
 known_hosts = "{known}"
 connect = {{ https = "127.0.0.1:{site.https_port}", http = "127.0.0.1:{site.http_port}" }}
+discord_key_secret = "discord_signing_key"
 
 [remote.services.auth]
 systemd = "refstack-auth.service"
@@ -730,6 +813,7 @@ systemd = "nginx.service"
 
 [remote.secrets]
 auth_api_key = {{ file = "{api_key}" }}
+discord_signing_key = {{ file = "{signing_key}" }}
 
 {probe_table}'''
     if ops or local_database:
@@ -739,7 +823,10 @@ auth_api_key = {{ file = "{api_key}" }}
         admin.touch(mode=0o600)
         password = site.network.stack_secrets["postgres_admin_password"]
         admin.write_text(f"postgresql://postgres:{password}@127.0.0.1:5432/stack\n", "utf-8")
-        text = text.replace('secrets = ["auth_api_key"]', 'secrets = ["auth_api_key", "admin_dsn"]')
+        text = text.replace(
+            'secrets = ["auth_api_key", "discord_signing_key"]',
+            'secrets = ["auth_api_key", "discord_signing_key", "admin_dsn"]',
+        )
         text += LOCAL_DATABASE_TABLES.format(admin=admin)
     path = folder / "staging.toml"
     path.write_text(text, "utf-8")

@@ -50,7 +50,7 @@ WHY_NOT = engine_unavailable()
 if WHY_NOT is not None:
     pytestmark = [pytest.mark.stack, pytest.mark.skip(reason=f"staging hosts: {WHY_NOT}")]
 
-GATE = (*REQUIREMENTS, "R-AUTH-1")
+GATE = (*REQUIREMENTS, "R-AUTH-1", "R-SIG-1", "R-SIG-2")
 MUTANTS = host_mutants()
 PARALLEL_HOSTS = 2  # two cores: more hosts booting at once only wait on each other
 
@@ -94,13 +94,15 @@ def test_the_reference_host_passes_the_gate(reference_host: Site, tmp_path: Path
     verdicts = run.covered()
     assert {r: verdicts.get(r) for r in GATE} == dict.fromkeys(GATE, "pass"), run.output[-6000:]
     assert run.results["run"]["backend"] == "remote"
-    # The known_hosts file is read, never written; the API key came from a file and is
-    # nowhere in the report.
+    # The known_hosts file is read, never written; the API key and the Discord signing key
+    # came from files and are nowhere in the report.
     assert reference_host.keys.known_hosts(reference_host.ssh_port).read_bytes() == before
-    key = reference_host.network.stack_secrets["auth_api_key"]
+    keys = (reference_host.network.stack_secrets["auth_api_key"],
+            reference_host.network.discord_signing_key)  # fmt: skip
     for written in run.run_dir.rglob("*"):
         if written.is_file():
-            assert key not in written.read_text("utf-8", errors="replace"), written
+            text = written.read_text("utf-8", errors="replace")
+            assert not [key for key in keys if key in text], written
     assert _left_behind("gate") == []  # the outside probe's container is gone
 
 
@@ -175,6 +177,23 @@ def test_host_mutant_is_killed_by_a_fail(
         )
     errors = {r: v for r, v in verdicts.items() if v == "error"}
     assert errors == {}, f"{mutant.name}: a mutant must be judged, not break the checks: {errors}"
+
+
+def test_every_host_suite_test_is_failed_by_a_host_mutant(
+    mutant_runs: dict[str, MutantRun],
+) -> None:
+    """The host suite's half of the kill matrix (tests/test_kill_matrix.py leaves it here)."""
+    seen: set[str] = set()
+    failed: set[str] = set()
+    for mutant_run in mutant_runs.values():
+        for requirement in mutant_run.run.results["requirements"]:
+            for test in requirement["tests"]:
+                if test["nodeid"].startswith("host/"):
+                    seen.add(test["nodeid"])
+                    if test["outcome"] == "fail":
+                        failed.add(test["nodeid"])
+    assert seen, "the host mutants' runs ran no test of the host suite"
+    assert sorted(seen - failed) == [], "host tests no host mutant fails"
 
 
 # --- bad input: a clear error, a report of errors, nothing left behind ------------------

@@ -23,6 +23,10 @@ RUN python3 -m venv /opt/refstack/venv \
  && rm -rf /tmp/wheels
 COPY app/ /opt/refstack/app/
 COPY lib/ /opt/refstack/lib/
+# The fakes the host runs (the AniList unit, the Sentry container) import here, or the build
+# fails with the missing module, rather than the host booting into a restart loop.
+RUN PYTHONPATH=/opt/refstack/lib /opt/refstack/venv/bin/python -c \
+      "import stackproof.fakes.anilist, stackproof.fakes.sentry"
 COPY files/units/ /etc/systemd/system/
 COPY files/sudoers-deploy /etc/sudoers.d/deploy
 COPY files/sshd-staging.conf /etc/ssh/sshd_config.d/staging.conf

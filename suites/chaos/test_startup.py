@@ -20,31 +20,46 @@ from stackproof.readiness import Check, wait_for
 
 
 class Watch:
-    """A condition that never holds: each look notes ready answers and exits (the service's
-    identity gone or changed: exited, perhaps restarted by a supervisor)."""
+    """Holds once every service has been watched for `window_s` since it first showed itself
+    (answered its readiness at all, or exited): a service still importing on a busy host has
+    not met its missing database yet, so a window counted from its start would judge
+    nothing. Each look notes ready answers and exits (the service's identity gone after it
+    ran, or changed: exited, perhaps restarted by a supervisor)."""
 
-    description = "the services started without their database"
+    description = "each service watched since it first answered or exited"
 
-    def __init__(self, stack: Stack, services: list[str]) -> None:
+    def __init__(self, stack: Stack, services: list[str], window_s: float) -> None:
         self.stack = stack
+        self.window_s = window_s
         self.endpoints = {name: health_endpoint(stack, name, "readiness") for name in services}
         self.ready_while_cut_off: dict[str, list[float]] = {name: [] for name in services}
-        self.identities: dict[str, set[str | None]] = {name: set() for name in services}
+        self.identities: dict[str, list[str | None]] = {name: [] for name in services}
+        self.shown_at: dict[str, float] = {}
         self.started = time.monotonic()
 
     def exited(self, name: str) -> bool:
         """Seen as two processes, or gone after running; a backend that tells no identity
-        (never anything but None) is not taken for an exit."""
-        seen = self.identities[name] - {None}
-        return len(seen) > 1 or (bool(seen) and None in self.identities[name])
+        (never anything but None) is not taken for an exit, nor is a process not yet made."""
+        seen = self.identities[name]
+        ran = [i for i in seen if i is not None]
+        gone_after_running = bool(ran) and None in seen[seen.index(ran[0]) :]
+        return len(set(ran)) > 1 or gone_after_running
+
+    def silent(self) -> list[str]:
+        """Services that neither answered nor exited: they kept waiting (or never started)."""
+        return [name for name in self.endpoints if name not in self.shown_at]
 
     def check(self) -> Check:
+        now = time.monotonic()
         for name, endpoint in self.endpoints.items():
-            self.identities[name].add(self.stack.service(name).identity())
+            self.identities[name].append(self.stack.service(name).identity())
             response, _, _ = endpoint.get(timeout_s=2.0)
+            if response is not None or self.exited(name):
+                self.shown_at.setdefault(name, now)
             if response is not None and response.status_code == 200:
-                self.ready_while_cut_off[name].append(round(time.monotonic() - self.started, 2))
-        return Check(False, "watching")
+                self.ready_while_cut_off[name].append(round(now - self.started, 2))
+        waiting = [n for n in self.endpoints if now - self.shown_at.get(n, now) < self.window_s]
+        return Check(not waiting, f"still watching {', '.join(waiting)}" if waiting else "done")
 
 
 @pytest.mark.destructive
@@ -71,16 +86,20 @@ def test_services_started_without_their_database_wait_or_exit_cleanly(
     logs_before = {name: len(own_stack.logs(name)) for name in services}
     for name in services:
         own_stack.service(name).stop()
-    watch = Watch(own_stack, list(services))
+    watch = Watch(own_stack, list(services), window_s=policy.detect_within_s)
+    # A service gets its own start budget to show itself, then the window.
+    budget_s = max(profile.services[name].process.ready_timeout_s for name in services)
     with faults.on_links(links, faults.down):
         for name in services:
             own_stack.service(name).start(wait=False)
         watch.started = time.monotonic()
-        # Watch for as long as a dependency failure may take to show: every look must
-        # find the service unready or gone.
-        with contextlib.suppress(ServiceStartError):  # the watch ends at its deadline
-            wait_for(watch, timeout_s=policy.detect_within_s, what="watch", interval_s=0.2)
+        # Watch for as long as a dependency failure may take to show once the service is
+        # up: every look must find it unready or gone.
+        with contextlib.suppress(ServiceStartError):  # a silent service: the deadline ends it
+            wait_for(watch, timeout_s=budget_s + watch.window_s, what="watch", interval_s=0.2)
     problems = Problems("services started without their database")
+    if silent := watch.silent():
+        evidence.add("kept waiting (neither answered nor exited while cut off)", silent)
     for name in services:
         said = own_stack.logs(name)[logs_before[name] :]
         evidence.add(f"{name}: what it said while cut off", tail_lines(said))

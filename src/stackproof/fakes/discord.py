@@ -91,10 +91,24 @@ def application_command(
 
 
 class DiscordSigner:
-    def __init__(self) -> None:
-        self._key = Ed25519PrivateKey.generate()
+    """Signs interactions as Discord does, with a key of the run's own, or with the private
+    key of the (test) application a running bot trusts (`from_private_key_hex`)."""
+
+    def __init__(self, key: Ed25519PrivateKey | None = None) -> None:
+        self._key = key or Ed25519PrivateKey.generate()
         self.snowflakes = Snowflakes()
         self.application_id = self.snowflakes.next()
+
+    @classmethod
+    def from_private_key_hex(cls, value: str) -> DiscordSigner:
+        """A signer with an Ed25519 private key given as 64 hex digits (its raw 32 bytes)."""
+        try:
+            raw = bytes.fromhex(value.strip())
+        except ValueError:
+            raise ValueError("a Discord signing key must be hex digits") from None
+        if len(raw) != 32:
+            raise ValueError(f"a Discord signing key is 32 bytes (64 hex digits), not {len(raw)}")
+        return cls(Ed25519PrivateKey.from_private_bytes(raw))
 
     @property
     def public_key_hex(self) -> str:

@@ -200,6 +200,11 @@ class RemoteSettings(_Strict):
     hardening: HostPolicy = HostPolicy()
     probe: OutsideProbe | None = None
     ops: RemoteOps | None = None
+    discord_key_secret: str | None = Field(
+        default=None,
+        description="one of `secrets`: the Ed25519 private key (hex) of the Discord test "
+        "application whose public key the staging bot trusts, to sign interactions (R-SIG-*)",
+    )
 
     @field_validator("ssh")
     @classmethod
@@ -237,6 +242,11 @@ class RemoteSettings(_Strict):
             for name in self.secrets
             if name not in secrets
         ]
+        if self.discord_key_secret is not None and self.discord_key_secret not in self.secrets:
+            found.append(
+                f"remote.discord_key_secret: {self.discord_key_secret!r} is read from nowhere "
+                f"(add remote.secrets.{self.discord_key_secret} = {{ env = ... }} or a file)"
+            )
         if self.services and self.ssh is None:
             found.append("remote.services: needs remote.ssh (the host they run on)")
         if self.ops is not None and self.ssh is None:

@@ -31,6 +31,7 @@ from stackproof.errors import (
     ProfileError,
     ServiceStartError,
 )
+from stackproof.fakes.discord import DiscordSigner
 from stackproof.profile import Profile
 from stackproof.profile.remote import resolve_path
 from stackproof.readiness import TcpPort, wait_for
@@ -159,6 +160,20 @@ class RemoteStack(Stack):
             self._ssh, ops.command(operation, *args), cwd=ops.cwd, env={**ops.env, **env},
             log_path=log_path,
         )  # fmt: skip
+
+    def signer(self) -> DiscordSigner:
+        """Interactions signed with the key of the test application the staging bot trusts."""
+        name = self.profile.remote.discord_key_secret
+        if name is None:
+            raise CapabilityMissingError(
+                "the harness holds no private key of the Discord application this stack "
+                "trusts, so it cannot sign interactions",
+                enable="remote.discord_key_secret (a test application's key, from remote.secrets)",
+            )
+        try:
+            return DiscordSigner.from_private_key_hex(self.secret(name))
+        except ValueError as error:
+            raise ProfileError(f"remote.discord_key_secret ({name}): {error}") from None
 
     def secret(self, name: str) -> str:
         if name in self._secrets:
