@@ -34,15 +34,23 @@ class SuiteRun:
 
 
 def suites_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES), *args]
+    """The suites as a user runs them; on the process backend unless `args` name one (the
+    reference profile's `auto` would pick compose wherever a Docker engine answers)."""
+    backend = [] if any(a.startswith("--backend") for a in args) else ["--backend=process"]
+    return [
+        sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES),
+        *backend, *args,
+    ]  # fmt: skip
 
 
-def run_suites(reports: Path, *args: str, run_id: str = "run") -> SuiteRun:
+def run_suites(
+    reports: Path, *args: str, run_id: str = "run", timeout_s: float = RUN_TIMEOUT_S
+) -> SuiteRun:
     done = subprocess.run(
         suites_command(f"--reports-dir={reports}", f"--run-id={run_id}", *args),
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT_S,
+        timeout=timeout_s,
         check=False,
     )
     return SuiteRun(done.returncode, done.stdout + done.stderr, reports / run_id)

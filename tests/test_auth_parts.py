@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from refstack.auth.context import ContextError, read_context
-from refstack.auth.ratelimit import SlidingWindow, client_address
+from refstack.auth.ratelimit import SlidingWindow, TrustedProxies, client_address
 from refstack.auth.tokens import TokenCipher
 from support import REFERENCE
 
@@ -151,3 +151,16 @@ def test_the_auth_section_names_only_what_the_profile_has(
 ) -> None:
     with pytest.raises(ProfileError, match=re.escape(expected)):
         load_profile(REFERENCE, overlay)
+
+
+def test_trusted_proxies_come_from_the_environment_by_address_network_and_name() -> None:
+    # Loopback by default (the process backend's nginx), unchanged.
+    assert client_address(_scope("127.0.0.1", "203.0.113.9"), TrustedProxies.from_env()) == (
+        "203.0.113.9"
+    )
+    # In containers: the front's network, or its name (resolved when such a peer arrives).
+    trusted = TrustedProxies(["172.18.0.0/16", "localhost"])
+    assert client_address(_scope("172.18.0.5", "203.0.113.9"), trusted) == "203.0.113.9"
+    assert client_address(_scope("127.0.0.1", "203.0.113.9"), trusted) == "203.0.113.9"
+    assert client_address(_scope("10.1.2.3", "203.0.113.9"), trusted) == "10.1.2.3"
+    assert not TrustedProxies(["no-such-host.invalid"]).trusts("10.1.2.3")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str] = {
     "process": "stackproof.backends.process:ProcessBackend",
     "remote": "stackproof.backends.remote:RemoteBackend",
+    "compose": "stackproof.backends.compose:ComposeBackend",
 }
 AUTO = "auto"  # compose where a Docker engine answers, else process
 BACKEND_CHOICES: tuple[str, ...] = (AUTO, *BACKENDS)

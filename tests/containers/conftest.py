@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 from containers_helpers import ROOT, Engine, RunningStack, connect_or_skip, reference_stack
@@ -22,14 +21,6 @@ def engine() -> Iterator[Engine]:
 def reference_images(engine: Engine) -> images.BuiltImages:
     engine.require_image(images.DEFAULT_BASE_IMAGE, "make it with `stackproof images base`")
     return images.build_images(engine.client, images.ImageSources.at(ROOT))
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A runs folder of the test's own: run locks of other tests and runs never count."""
-    folder = tmp_path / "runs"
-    monkeypatch.setenv("STACKPROOF_RUNS_DIR", str(folder))
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from docker.models.containers import Container
 
 from stackproof.containers import engine, images, labels, reference
-from stackproof.containers.liveness import RunLock
 from stackproof.containers.watcher import Watcher
 from stackproof.errors import BackendUnavailableError
 from stackproof.readiness import Check
@@ -105,12 +104,16 @@ def _tiny_image(client: docker.DockerClient, base: str, image_labels: dict[str, 
 
 
 def make_objects(
-    client: docker.DockerClient, base: str, run_id: str | None, label_value: str | None = None
+    client: docker.DockerClient,
+    base: str,
+    run_id: str | None,
+    label_value: str | None = None,
+    harness_id: str | None = None,
 ) -> MadeObjects:
     """Objects labelled with `run_id` (or `label_value` as the run label's value; neither:
-    unlabelled)."""
+    unlabelled), and with `harness_id` as the harness label where given."""
     value = label_value if label_value is not None else run_id
-    object_labels = {labels.RUN: value} if value is not None else {}
+    object_labels = labels.run_labels(value, harness_id) if value is not None else {}
     made = MadeObjects(run_id)
     made.ids["network"] = client.networks.create(
         f"sptest-{new_run_id().lower()}", labels=object_labels
@@ -167,13 +170,14 @@ class NoObjectsOfRun:
 
     client: docker.DockerClient
     run_id: str
+    harness_id: str | None = None
 
     @property
     def description(self) -> str:
         return f"no engine object labelled {labels.RUN}={self.run_id}"
 
     def check(self) -> Check:
-        left = engine.run_objects(self.client, self.run_id)
+        left = engine.run_objects(self.client, self.run_id, self.harness_id)
         return Check(not left, ", ".join(o.describe() for o in left) or "none")
 
 
@@ -273,7 +277,7 @@ def reference_stack(
     stack = RunningStack(
         run_id, project, argv, inputs, ca_path, https_port, http_port, engine_.client
     )
-    with RunLock(run_id), Watcher(run_id, folder / "watcher.log"):
+    with Watcher(run_id, folder / "watcher.log"):
         try:
             up = stack.compose("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_S))
             if up.returncode != 0:

@@ -1,4 +1,4 @@
-"""The container plumbing's parts that need no engine: apt sources, run locks, wheel sets,
+"""The container plumbing's parts that need no engine: apt sources, wheel sets,
 build contexts, the reference inputs, and the errors met without an engine."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import stat
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,11 +13,9 @@ import pytest
 from containers_helpers import NGINX_TEMPLATE, ROOT
 
 import stackproof
-from stackproof.containers import engine, imagecli, images, liveness, reference, wheels
+from stackproof.containers import engine, imagecli, images, reference, wheels
 from stackproof.containers.base import BaseImageError, apt_sources, debian_mirror
-from stackproof.containers.cleaner import classify
 from stackproof.containers.context import BuildContext, wheel_tree
-from stackproof.containers.engine import EngineObject
 from stackproof.containers.watcher import Watcher
 from stackproof.errors import BackendUnavailableError
 from stackproof.profile.template import placeholders
@@ -69,76 +66,6 @@ def test_one_line_sources_and_disabled_paragraphs(tmp_path: Path) -> None:
     ]
 
 
-# -- run locks ---------------------------------------------------------------------------------
-
-
-def test_a_run_is_alive_while_its_lock_is_held(runs_dir: Path) -> None:
-    run_id = new_run_id()
-    assert not liveness.is_alive(run_id)  # no lock file: never started here
-    with liveness.RunLock(run_id):
-        assert liveness.is_alive(run_id)
-    assert not liveness.is_alive(run_id)
-    assert stat.S_IMODE(runs_dir.stat().st_mode) == 0o1777
-
-
-def test_a_killed_holder_lets_go_of_the_lock(runs_dir: Path) -> None:
-    run_id = new_run_id()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, threading; from stackproof.containers.liveness import RunLock; "
-            "RunLock(sys.argv[1]).acquire(); print('held', flush=True); threading.Event().wait()",
-            run_id,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None
-    with holder.stdout:
-        try:
-            assert holder.stdout.readline().strip() == "held"
-            assert liveness.is_alive(run_id)
-            holder.kill()
-            holder.wait(timeout=10)
-        finally:
-            if holder.poll() is None:
-                holder.kill()
-                holder.wait(timeout=10)
-    assert not liveness.is_alive(run_id)
-
-
-def test_only_runs_known_dead_are_leftovers(runs_dir: Path) -> None:
-    # A run with no lock here is dead only for what it made before the host's last boot.
-    ended, live, lockless = new_run_id(), new_run_id(), new_run_id()
-    with liveness.RunLock(ended):
-        pass
-    boot = 1_000_000.0
-
-    def item(run_id: str, created: float) -> EngineObject:
-        return EngineObject("volume", f"v-{run_id}-{created}", "v", run_id, created)
-
-    objects = [
-        item(ended, boot + 5),
-        item(live, boot + 5),
-        item(lockless, boot - 5),
-        item(lockless, boot + 5),
-        item("no run id!", boot - 5),
-    ]
-    with liveness.RunLock(live):
-        found = classify(objects, boot)
-    assert set(found.dead) == {item(ended, boot + 5), item(lockless, boot - 5)}
-    assert found.live_runs == (live,)
-    assert found.unregistered == (item(lockless, boot + 5),)
-    assert found.foreign == (item("no run id!", boot - 5),)
-
-
-def test_a_label_value_that_is_no_run_id_gets_no_verdict(runs_dir: Path) -> None:
-    for value in ("../etc/passwd", "a b", ""):
-        with pytest.raises(ValueError, match="is not a run ID"):
-            liveness.is_alive(value)
-
-
 # -- no engine ---------------------------------------------------------------------------------
 
 
@@ -154,7 +81,7 @@ def test_no_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def test_a_watcher_without_an_engine_fails_to_start_saying_why(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, runs_dir: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
     log = tmp_path / "watcher.log"

@@ -1,11 +1,13 @@
 """Cleanup of what a run leaves in the engine: its watcher, and `stackproof clean`'s cleaner.
 
-Both remove only objects labelled with a dead run's ID: unlabelled objects, objects of live
-runs and objects whose run label holds no run ID are never touched.
+Both remove only objects labelled with the run *and* the harness that made them, of a
+harness that is gone: unlabelled objects, objects of live harnesses and objects whose labels
+hold no run ID are never touched.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -25,49 +27,48 @@ from containers_helpers import (
     remove_made,
 )
 
-from stackproof.containers import liveness
-from stackproof.containers.cleaner import Leftovers, find_leftovers, remove_leftovers
 from stackproof.containers.images import DEFAULT_BASE_IMAGE
-from stackproof.containers.liveness import RunLock
+from stackproof.leftovers.clean import clean
 from stackproof.readiness import Check, wait_for
 from stackproof.run import new_run_id
 
 pytestmark = pytest.mark.containers
 
 HELPERS = Path(__file__).parent
-# A harness of its own: holds the run's lock, starts the watcher, makes the run's objects,
-# says so, and waits to be killed.
+# A harness of its own: starts the watcher, makes the run's objects, says so, and waits to
+# be killed.
 HARNESS = """
 import json, sys, threading
 from contextlib import closing
 from pathlib import Path
-sys.path.insert(0, sys.argv[4])
+sys.path.insert(0, sys.argv[5])
 from containers_helpers import make_objects
 from stackproof.containers.engine import connect
-from stackproof.containers.liveness import RunLock
 from stackproof.containers.watcher import Watcher
 
-run_id, log, base = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-RunLock(run_id).acquire()
-watcher = Watcher(run_id, log).start()
+run_id, log, base, harness_id = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+watcher = Watcher(run_id, log, harness_id).start()
 with closing(connect()) as client:
-    made = make_objects(client, base, run_id)
+    made = make_objects(client, base, run_id, harness_id=harness_id)
 print(json.dumps({"watcher": watcher.pid, "ids": made.ids}), flush=True)
 threading.Event().wait()
 """
 
 
 @dataclass(frozen=True)
-class RunIsOver:
-    run_id: str
+class ProcessGone:
+    pid: int
 
     @property
     def description(self) -> str:
-        return f"nobody holds the lock of run {self.run_id}"
+        return f"process {self.pid} has exited"
 
     def check(self) -> Check:
-        alive = liveness.is_alive(self.run_id)
-        return Check(not alive, "held" if alive else "free")
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return Check(True, "gone")
+        return Check(False, "alive")
 
 
 @pytest.fixture
@@ -86,17 +87,16 @@ def made(engine: Engine) -> Iterator[list[MadeObjects]]:
 
 
 def test_watcher_removes_a_killed_harness_objects(
-    engine: Engine, base: str, made: list[MadeObjects], runs_dir: Path, tmp_path: Path
+    engine: Engine, base: str, made: list[MadeObjects], tmp_path: Path
 ) -> None:
-    # Given: a harness with a watcher and objects of its run, beside another live run's
-    # objects and unlabelled ones
-    run_id, other_id = new_run_id(), new_run_id()
-    other_lock = RunLock(other_id).acquire()
-    made.append(make_objects(engine.client, base, other_id))
+    # Given: a harness with a watcher and objects of its run, beside objects of the same run
+    # ID made by another (live) harness, and unlabelled ones
+    run_id = new_run_id()
+    made.append(make_objects(engine.client, base, run_id, harness_id="another-harness"))
     made.append(make_objects(engine.client, base, None))
     log = tmp_path / "watcher.log"
     harness = subprocess.Popen(
-        [sys.executable, "-c", HARNESS, run_id, str(log), base, str(HELPERS)],
+        [sys.executable, "-c", HARNESS, run_id, str(log), base, "the-harness", str(HELPERS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -108,15 +108,16 @@ def test_watcher_removes_a_killed_harness_objects(
         started = json.loads(line)
         made.append(MadeObjects(run_id, started["ids"]))
         assert remaining(engine.client, made[-1]) == started["ids"]
-        assert liveness.is_alive(run_id)
 
         # When: the harness is killed, with no chance to clean up
         harness.send_signal(signal.SIGKILL)
         harness.wait(timeout=10)
 
-        # Then: its run's objects go, and then its watcher
-        wait_for(NoObjectsOfRun(engine.client, run_id), timeout_s=120, what="the watcher")
-        wait_for(RunIsOver(run_id), timeout_s=30, what="the watcher's exit")
+        # Then: its objects go, and then its watcher
+        wait_for(
+            NoObjectsOfRun(engine.client, run_id, "the-harness"), timeout_s=120, what="the watcher"
+        )
+        wait_for(ProcessGone(started["watcher"]), timeout_s=30, what="the watcher's exit")
     finally:
         if harness.poll() is None:
             harness.kill()
@@ -124,45 +125,56 @@ def test_watcher_removes_a_killed_harness_objects(
         for pipe in (harness.stdout, harness.stderr):
             if pipe is not None:
                 pipe.close()
-        other_lock.release()
     assert remaining(engine.client, made[-1]) == {}
     assert "removed container" in log.read_text("utf-8")
     for untouched in made[:2]:
         assert remaining(engine.client, untouched) == untouched.ids, untouched.run_id
 
 
-def test_cleaner_removes_dead_runs_objects_only(
-    engine: Engine, base: str, made: list[MadeObjects], runs_dir: Path
+def _marker(root: Path, harness_id: str, run_id: str) -> Path:
+    """A harness's marker (`leftovers.harness`) that recorded a compose stack of `run_id`."""
+    folder = root / harness_id
+    folder.mkdir(parents=True)
+    (folder / "lock").touch()
+    (folder / "owner.json").write_text("{}")
+    records = [
+        {"kind": "stack", "run_id": run_id, "label": "main"},
+        {"kind": "compose_project", "run_id": run_id, "project": "p"},
+    ]
+    (folder / "objects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_clean_removes_only_gone_harnesses_objects(
+    engine: Engine, base: str, made: list[MadeObjects], tmp_path: Path
 ) -> None:
-    # Given: a run that ended (its lock there, free), a live one, one that never took a
-    # lock here (another tool's, maybe alive), unlabelled objects, and a run label whose
-    # value is no run ID
-    ended, live, lockless = new_run_id(), new_run_id(), new_run_id()
-    with RunLock(ended):
-        pass
-    live_lock = RunLock(live).acquire()
+    # Given: a gone harness (its marker's lock free) and a live one (held), each with objects
+    # of one run ID; objects of that run ID by a harness with no marker here; unlabelled
+    # objects; and a run label whose value is no run ID
+    run_id = new_run_id()
+    root = tmp_path / "harnesses"
+    _marker(root, "gone-1", run_id)
+    live = _marker(root, "live-1", run_id)
+    held = os.open(live / "lock", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
     try:
-        dead_objects = make_objects(engine.client, base, ended)
-        live_objects = make_objects(engine.client, base, live)
-        lockless_objects = make_objects(engine.client, base, lockless)
+        dead_objects = make_objects(engine.client, base, run_id, harness_id="gone-1")
+        live_objects = make_objects(engine.client, base, run_id, harness_id="live-1")
+        elsewhere = make_objects(engine.client, base, run_id, harness_id="not-here")
         unlabelled = make_objects(engine.client, base, None)
         foreign = make_objects(engine.client, base, None, label_value="not a run id!")
-        made.extend([dead_objects, live_objects, lockless_objects, unlabelled, foreign])
+        made.extend([dead_objects, live_objects, elsewhere, unlabelled, foreign])
 
-        # When: the cleaner looks, and removes what it found of these runs
-        leftovers = find_leftovers(engine.client)
-        ours = tuple(o for o in leftovers.dead if o.run_id in (ended, live, lockless))
-        problems = remove_leftovers(Leftovers(ours, (), ()), engine.client)
+        # When: `stackproof clean` runs over these markers
+        report = clean(root=root, skip=("port locks",))
     finally:
-        live_lock.release()
+        os.close(held)
 
-    # Then: exactly the ended run's objects went
-    assert {o.id for o in ours} == set(dead_objects.ids.values())
-    assert live in leftovers.live_runs
-    assert set(lockless_objects.ids.values()) <= {o.id for o in leftovers.unregistered}
-    assert set(foreign.ids.values()) <= {o.id for o in leftovers.foreign}
-    assert problems == []
+    # Then: exactly the gone harness's objects went, and its marker with them
+    assert [f for f in report.failed] == []
     assert remaining(engine.client, dead_objects) == {}
-    for untouched in (live_objects, lockless_objects, unlabelled, foreign):
+    for untouched in (live_objects, elsewhere, unlabelled, foreign):
         assert remaining(engine.client, untouched) == untouched.ids
-    assert not liveness.lock_path(ended).exists()  # a dead run's lock file goes with it
+    assert "gone-1" in report.markers
+    assert not (root / "gone-1").exists()
+    assert (root / "live-1").exists()

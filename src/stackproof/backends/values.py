@@ -46,6 +46,9 @@ class PublicFront:
     https: Endpoint  # where to connect; host may be an IP the name resolves to
     http: Endpoint | None
     ca_bundle: Path | None  # None: the system trust store
+    # Why the front cannot tell the harness's clients apart by their source address (a
+    # proxy in between that connects from its own, like Docker's docker-proxy), or None.
+    clients_merged: str | None = None
     # The ports clients name in URLs and Host headers, where they differ from the ports
     # connected to (a front reached through a forwarded port, as `curl --resolve` does).
     public_https_port: int | None = None

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ("foundation", "proxy", "scan", "redaction", "restore", "images")
+BENCHES = ("foundation", "proxy", "scan", "redaction", "restore", "images", "compose")
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ import os
 import threading
 
 from stackproof.backends.values import PublicFront
+from stackproof.errors import CapabilityMissingError
 from stackproof.profile.chaos import is_loopback_host
 
 _counter = itertools.count(1)
@@ -19,7 +20,14 @@ _lock = threading.Lock()
 
 def own_client_address(front: PublicFront) -> str | None:
     """A loopback address no other client of this process uses; None for a remote front
-    (whose per-client limit then counts this machine as one client)."""
+    (whose per-client limit then counts this machine as one client). A front that sees every
+    client of the harness as one (`clients_merged`) cannot give a test a count of its own:
+    the checks that need one skip, saying why, rather than share (and spend) one count."""
+    if front.clients_merged is not None:
+        raise CapabilityMissingError(
+            f"the front cannot tell the harness's clients apart: {front.clients_merged}",
+            enable="a backend whose front sees the client's address (process, remote)",
+        )
     if not is_loopback_host(front.https.host):
         return None
     with _lock:

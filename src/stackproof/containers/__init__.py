@@ -1,7 +1,7 @@
 """Containers: the Docker engine, the images stackproof builds, and cleanup of what runs leave.
 
-`labels` says which objects belong to which run; `engine` reaches the Docker engine and
-removes a run's objects; `liveness` tells live runs from dead ones; `watcher` cleans up
-after a harness that was killed; `cleaner` finds what dead runs left; `images` (with
-`wheels`, `context` and `base`) builds the reference stack's images offline.
+`labels` says which objects belong to which run (and harness); `engine` reaches the Docker
+engine and removes a run's objects; `watcher` cleans up after a harness that was killed (and
+`backends.compose.leftovers`, in `stackproof clean`, after one whose watcher could not);
+`images` (with `wheels`, `context` and `base`) builds the reference stack's images offline.
 """

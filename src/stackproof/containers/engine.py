@@ -184,14 +184,17 @@ def _timestamp(text: str | None) -> float:
         return 0.0
 
 
-def run_objects(client: docker.DockerClient, run_id: str | None = None) -> list[EngineObject]:
-    """The objects labelled with `run_id` (with any run ID when None), in removal order.
+def run_objects(
+    client: docker.DockerClient, run_id: str | None = None, harness_id: str | None = None
+) -> list[EngineObject]:
+    """The objects labelled with `run_id` (with any run ID when None; made by `harness_id`,
+    where given), in removal order.
 
     The engine filters by label, so an object without the run label is never listed. One
     listing call per kind and no inspection of each object: what another cleaner removes
     meanwhile is simply not there.
     """
-    filters = labels.run_filter(run_id)
+    filters = labels.run_filter(run_id, harness_id)
     api = client.api
     found = [
         EngineObject(
@@ -255,7 +258,10 @@ def remove_objects(client: docker.DockerClient, objects: Iterable[EngineObject])
     return problems
 
 
-def remove_run(client: docker.DockerClient, run_id: str) -> tuple[list[EngineObject], list[str]]:
-    """Remove every object labelled with `run_id`: (what was found, what was left and why)."""
-    found = run_objects(client, run_id)
+def remove_run(
+    client: docker.DockerClient, run_id: str, harness_id: str | None = None
+) -> tuple[list[EngineObject], list[str]]:
+    """Remove every object labelled with `run_id` (and `harness_id`, where given): (what was
+    found, what was left and why)."""
+    found = run_objects(client, run_id, harness_id)
     return found, remove_objects(client, found)

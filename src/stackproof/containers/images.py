@@ -182,6 +182,7 @@ class BuildSettings:
     base_image: str = DEFAULT_BASE_IMAGE
     python_version: str = DEFAULT_PYTHON_VERSION
     run_id: str | None = None  # set: the images are the run's, and go with it
+    harness_id: str | None = None  # with run_id: the harness that builds them (a label too)
     log_dir: Path = field(default_factory=lambda: cache_dir() / "images" / "logs")
     jobs: int = 3
 
@@ -361,7 +362,7 @@ class _Builder:
                 self.python_layer().result()
             build_labels = {labels.IMAGE: image.name, labels.INPUTS: digest}
             if run_id is not None:
-                build_labels.update(labels.run_labels(run_id))
+                build_labels.update(labels.run_labels(run_id, self.settings.harness_id))
             self.progress(f"{image.name}: building {ref}")
             log_path = self.settings.log_dir / f"{image.name}.log"
             build = _Build(

@@ -54,6 +54,7 @@ SECRET_NAMES: Final = (
     "auth_database_url",
     "auth_redis_url",
     "bot_database_url",
+    "migrate_database_url",
     "bot_redis_url",
     "userid_hash_salt",
     "auth_api_key",
@@ -127,6 +128,7 @@ def generate_secrets(
         "redis_password": redis_password,
         "auth_database_url": database,
         "bot_database_url": database,
+        "migrate_database_url": database,
         "auth_redis_url": cache,
         "bot_redis_url": cache,
     }

@@ -4,10 +4,11 @@
 The harness holds the pipe's other end and never writes to it; the kernel closes it when
 the harness exits, SIGKILL included. The watcher then removes every container, network,
 volume and per-run image labelled with the run ID, and exits. It runs in a session of its
-own (Ctrl-C in the terminal and a kill of the harness's process group miss it) and holds
-the run's lock while it works, so `stackproof clean` leaves the run to it.
+own (Ctrl-C in the terminal and a kill of the harness's process group miss it). What it
+could not remove, `stackproof clean` does (`backends.compose.leftovers`), from the harness's
+marker: the run is gone once its harness is.
 
-    with RunLock(run_id), Watcher(run_id, log_path):
+    with Watcher(run_id, log_path):
         ...  # create labelled objects; on a normal end, remove them, then leave the block
 """
 
@@ -25,7 +26,6 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from stackproof.containers.engine import connect, remove_run
-from stackproof.containers.liveness import RunLock
 from stackproof.errors import BackendUnavailableError
 from stackproof.procs import RUN_ID_ENV, tail
 
@@ -37,8 +37,9 @@ SWEEP_DEADLINE_S = 120.0
 class Watcher:
     """The harness's side: start the watcher, hold its pipe, close it to let it finish."""
 
-    def __init__(self, run_id: str, log_path: Path) -> None:
+    def __init__(self, run_id: str, log_path: Path, harness_id: str | None = None) -> None:
         self.run_id = run_id
+        self.harness_id = harness_id
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._pipe: int | None = None
@@ -54,6 +55,8 @@ class Watcher:
         # processes must not stop it before it has done its job.
         env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
         argv = [sys.executable, "-m", "stackproof.containers.watcher", "--run-id", self.run_id]
+        if self.harness_id is not None:
+            argv += ["--harness-id", self.harness_id]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 argv,
@@ -125,7 +128,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def sweep(run_id: str, deadline_s: float = SWEEP_DEADLINE_S) -> list[str]:
+def sweep(
+    run_id: str, harness_id: str | None = None, deadline_s: float = SWEEP_DEADLINE_S
+) -> list[str]:
     """Remove the run's objects until none is left, no progress is made, or the deadline.
 
     More than one pass: a Compose process of the dead harness may still be creating some.
@@ -135,7 +140,7 @@ def sweep(run_id: str, deadline_s: float = SWEEP_DEADLINE_S) -> list[str]:
     problems: list[str] = []
     with closing(connect()) as client:
         while time.monotonic() - started < deadline_s:
-            found, problems = remove_run(client, run_id)
+            found, problems = remove_run(client, run_id, harness_id)
             for item in found:
                 print(f"watcher: removed {item.describe()}", file=sys.stderr)
             if not found or len(problems) == len(found):
@@ -151,20 +156,20 @@ def _wait_for_end_of_input() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stackproof.containers.watcher")
     parser.add_argument("--run-id", required=True)
+    parser.add_argument("--harness-id", help="only the objects this harness made")
     args = parser.parse_args(argv)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _stop)
     try:
-        with RunLock(args.run_id):
-            connect().close()  # no engine: say so now, while the harness is listening
-            print(READY, flush=True)
-            try:
-                _wait_for_end_of_input()
-            except _Stop as stop:
-                print(f"watcher: {stop}: cleaning up run {args.run_id}", file=sys.stderr)
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(signum, signal.SIG_IGN)  # the sweep runs to its end
-            problems = sweep(args.run_id)
+        connect().close()  # no engine: say so now, while the harness is listening
+        print(READY, flush=True)
+        try:
+            _wait_for_end_of_input()
+        except _Stop as stop:
+            print(f"watcher: {stop}: cleaning up run {args.run_id}", file=sys.stderr)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # the sweep runs to its end
+        problems = sweep(args.run_id, args.harness_id)
     except BackendUnavailableError as error:
         print(f"watcher: {error}", file=sys.stderr)
         return 2

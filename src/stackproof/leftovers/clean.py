@@ -39,6 +39,7 @@ TEMP_PREFIX = "stackproof-"
 CLEANERS: tuple[str, ...] = (
     "stackproof.leftovers.clean:Processes",
     "stackproof.backends.process.leftovers:IptablesChains",
+    "stackproof.backends.compose.leftovers:EngineObjects",
     "stackproof.leftovers.clean:TempFolders",
     "stackproof.leftovers.clean:Cgroups",
     "stackproof.leftovers.clean:PortLocks",

@@ -12,7 +12,9 @@ so it never kills. Each run leaves a record, `<reports>/<mutant>/record.json`:
 and `kill-matrix.json` gathers them with, per test of the suites, the mutants that failed it
 (`killed_by`) and the tests none can fail (`mutants/unkillable.toml`, each with its reason).
 
-All of them: `python -m stackproof.mutants.killmatrix [--jobs N] [names...]`.
+All of them: `python -m stackproof.mutants.killmatrix [--jobs N] [--backend B] [names...]`.
+With `--backend`, the runs use that backend and their records go to `<reports>/<backend>-<mutant>/`;
+the compose-only mutants (`compose-*`) run only with `--backend=compose`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ RUN_ID = "run"
 TIMEOUT_S = 900.0
 RECORD = "record.json"
 STOP_WITHIN_S = 60.0  # a mutant's run told to stop (Ctrl-C) cleans its stacks up in this
+# Mutants also run on the compose backend (one or more per suite), and those that only a
+# container stack has (compose-*: hardening as `docker inspect` shows it; the host suite).
+COMPOSE_MUTANTS: tuple[str, ...] = (
+    "server-tokens-on",  # tls
+    "hsts-missing",  # headers
+    "readiness-always-200",  # health (a per-run image of the mutated service)
+    "signature-ignores-timestamp",  # auth
+    "dsn-logged-at-startup",  # redaction
+    "bot-fails-without-cache",  # chaos
+)
+COMPOSE_ONLY_PREFIX = "compose-"
+
+
+def compose_only(mutant: Mutant) -> bool:
+    return mutant.name.startswith(COMPOSE_ONLY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,10 @@ class Layout:
     @property
     def project(self) -> Path:
         return self.suites.parent
+
+    def reports_of(self, mutant: Mutant, backend: str | None = None) -> Path:
+        """A mutant's reports and record; a run on a named backend has a folder of its own."""
+        return self.reports / (mutant.name if backend is None else f"{backend}-{mutant.name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +127,9 @@ def digest_of(mutant: Mutant, layout: Layout) -> str:
     return hashed.hexdigest()[:16]
 
 
-def mutant_command(mutant: Mutant, layout: Layout, reports: Path) -> list[str]:
+def mutant_command(
+    mutant: Mutant, layout: Layout, reports: Path, backend: str | None = None
+) -> list[str]:
     # `-c` pins the suites' config: pytest would otherwise look for one in the folders
     # that paths among the options (the profile's) have in common with the suites.
     command = [
@@ -116,6 +139,7 @@ def mutant_command(mutant: Mutant, layout: Layout, reports: Path) -> list[str]:
         f"--mutants-dir={layout.mutants}",
         f"--reports-dir={reports}",
         f"--run-id={RUN_ID}",
+        *([f"--backend={backend}"] if backend is not None else []),
         "-q", "--no-header",
     ]  # fmt: skip
     if mutant.targets:
@@ -191,15 +215,20 @@ class _Running:
 
 
 def run_mutant(
-    mutant: Mutant, layout: Layout, timeout_s: float = TIMEOUT_S, running: _Running | None = None
+    mutant: Mutant,
+    layout: Layout,
+    timeout_s: float = TIMEOUT_S,
+    running: _Running | None = None,
+    backend: str | None = None,
 ) -> MutantOutcome:
-    """Run one mutant's tests, judge them, and write its record."""
-    reports = layout.reports / mutant.name
+    """Run one mutant's tests (on `backend`; None: the profile's), judge them, and write its
+    record."""
+    reports = layout.reports_of(mutant, backend)
     results_path = reports / RUN_ID / "results.json"
     results_path.unlink(missing_ok=True)  # never judge an earlier run's results
     tracker = running or _Running()
     started = time.monotonic()
-    process = tracker.start(mutant_command(mutant, layout, reports))
+    process = tracker.start(mutant_command(mutant, layout, reports, backend))
     try:
         output, _ = process.communicate(timeout=timeout_s)
         exit_status = process.returncode
@@ -241,11 +270,13 @@ def write_record(outcome: MutantOutcome, path: Path) -> None:
     path.write_text(json.dumps(asdict(outcome), indent=2) + "\n", "utf-8")
 
 
-def read_records(layout: Layout, mutants: Iterable[Mutant]) -> dict[str, MutantOutcome | None]:
+def read_records(
+    layout: Layout, mutants: Iterable[Mutant], backend: str | None = None
+) -> dict[str, MutantOutcome | None]:
     """Each mutant's last record (None: it never ran, or its inputs changed since)."""
     found: dict[str, MutantOutcome | None] = {}
     for mutant in mutants:
-        path = layout.reports / mutant.name / RECORD
+        path = layout.reports_of(mutant, backend) / RECORD
         record = None
         if path.is_file():
             record = MutantOutcome.from_record(json.loads(path.read_text("utf-8")))
@@ -259,11 +290,13 @@ def read_records(layout: Layout, mutants: Iterable[Mutant]) -> dict[str, MutantO
 class MutantRuns:
     """Mutant runs started in the background, `jobs` side by side in the order given;
     `outcome(name)` waits for one. A test per mutant can so keep several running at once
-    (they mostly wait on deadlines and polls). `jobs=0` runs each one when asked for."""
+    (they mostly wait on deadlines and polls). `jobs=0` runs each one when asked for.
+    `backend`: the backend they run on (None: the profile's)."""
 
     mutants: Sequence[Mutant]
     layout: Layout
     jobs: int = 3
+    backend: str | None = None
     _futures: dict[str, Future[MutantOutcome]] = field(default_factory=dict)
     _running: _Running = field(default_factory=_Running)
     _pool: ThreadPoolExecutor | None = None
@@ -273,14 +306,14 @@ class MutantRuns:
             self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mutant")
             for mutant in self.mutants:
                 self._futures[mutant.name] = self._pool.submit(
-                    run_mutant, mutant, self.layout, running=self._running
+                    run_mutant, mutant, self.layout, running=self._running, backend=self.backend
                 )
 
     def outcome(self, name: str) -> MutantOutcome:
         if name in self._futures:
             return self._futures[name].result()
         mutant = next(m for m in self.mutants if m.name == name)
-        return run_mutant(mutant, self.layout, running=self._running)
+        return run_mutant(mutant, self.layout, running=self._running, backend=self.backend)
 
     def close(self) -> None:
         """Stop what still runs (after Ctrl-C, say) and wait for the threads."""
@@ -292,8 +325,10 @@ class MutantRuns:
             self._pool.shutdown(wait=True)
 
 
-def kill_matrix(mutants: Sequence[Mutant], layout: Layout, jobs: int = 2) -> list[MutantOutcome]:
-    runs = MutantRuns(mutants, layout, max(1, jobs))
+def kill_matrix(
+    mutants: Sequence[Mutant], layout: Layout, jobs: int = 2, backend: str | None = None
+) -> list[MutantOutcome]:
+    runs = MutantRuns(mutants, layout, max(1, jobs), backend)
     try:
         return [runs.outcome(m.name) for m in mutants]
     finally:
@@ -336,22 +371,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the project folder")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--backend",
+        help="run the mutants on this backend (default: the profile's); the compose-only "
+        "mutants (compose-*) run only with --backend=compose",
+    )
     args = parser.parse_args(argv)
     layout = Layout.of_project(args.root.resolve())
     every = discover(layout.mutants)
     unknown = set(args.names) - {m.name for m in every}
     if unknown:
         parser.error(f"no such mutant(s): {', '.join(sorted(unknown))}")
+    if args.backend != "compose":
+        every = [m for m in every if not compose_only(m) or m.name in args.names]
     mutants = [m for m in every if not args.names or m.name in args.names]
-    outcomes = kill_matrix(mutants, layout, args.jobs)
+    outcomes = kill_matrix(mutants, layout, args.jobs, args.backend)
     coverage = None
     if not args.names:  # the per-test matrix needs every mutant's record
         coverage = per_test_coverage(layout, outcomes, load_unkillable(layout.mutants))
-    write_kill_matrix(outcomes, layout.reports / "kill-matrix.json", coverage)
+    matrix = layout.reports / (
+        "kill-matrix.json" if args.backend is None else f"kill-matrix-{args.backend}.json"
+    )
+    write_kill_matrix(outcomes, matrix, coverage)
     print(table(outcomes))
     if coverage is not None and coverage.not_killed:
         print(f"tests no mutant fails: {', '.join(coverage.not_killed)}")
-    print(f"kill matrix: {layout.reports / 'kill-matrix.json'}")
+    print(f"kill matrix: {matrix}")
     killed = all(o.killed for o in outcomes)
     return 0 if killed and (coverage is None or not coverage.problems()) else 1
 

@@ -27,6 +27,7 @@ from stackproof.profile.chaos import (
     UptimeMonitorSettings,
     check_references,
 )
+from stackproof.profile.compose import ComposeSettings
 from stackproof.profile.policy import policy_values, waiver_hint
 from stackproof.profile.remote import RemoteSettings as RemoteHostSettings
 
@@ -425,6 +426,7 @@ class Profile(Strict):
     canary: CanarySettings | None = None
     redaction: RedactionSettings | None = None
     auth: AuthSettings | None = None
+    compose: ComposeSettings | None = None  # the compose backend's file and service map
     remote: RemoteHostSettings = RemoteHostSettings()
 
     _source: Path | None = PrivateAttr(default=None)

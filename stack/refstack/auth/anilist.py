@@ -4,6 +4,9 @@ As AniList speaks it: browsers go to `/api/v2/oauth/authorize?client_id=…&redi
 response_type=code&state=…`; the code is exchanged by `POST /api/v2/oauth/token` (JSON:
 grant_type, client_id, client_secret, redirect_uri, code) for `{"access_token": …}`; who the
 token belongs to comes from the GraphQL `Viewer { id name }` with `Authorization: Bearer`.
+Browsers and this service may reach AniList at different addresses (in containers, the
+service through the network, the browser through a published port): `authorize_base_url`,
+if given, is where browsers are sent.
 """
 
 from __future__ import annotations
@@ -28,9 +31,17 @@ class AniListAccount:
 
 class AniListOAuth:
     def __init__(
-        self, base_url: str, client_id: str, client_secret: str, redirect_uri: str, timeout_s: float
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        timeout_s: float,
+        *,
+        authorize_base_url: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.authorize_base_url = (authorize_base_url or base_url).rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
@@ -47,7 +58,7 @@ class AniListOAuth:
                 "state": state,
             }
         )
-        return f"{self.base_url}/api/v2/oauth/authorize?{query}"
+        return f"{self.authorize_base_url}/api/v2/oauth/authorize?{query}"
 
     async def exchange(self, code: str) -> str:
         body = {

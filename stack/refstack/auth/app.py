@@ -11,6 +11,7 @@ Every route but health is rate-limited per client (R-RL-1, 2; see ratelimit.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +43,7 @@ anilist = AniListOAuth(
     required("ANILIST_CLIENT_SECRET"),
     required("OAUTH_REDIRECT_URI"),
     seconds("ANILIST_TIMEOUT_S", 3.0),
+    authorize_base_url=os.environ.get("ANILIST_AUTHORIZE_URL") or None,  # else ANILIST_URL
 )
 RATE_LIMIT = int(seconds("RATE_LIMIT_REQUESTS", 60))
 RATE_WINDOW_S = seconds("RATE_LIMIT_WINDOW_S", 60)

@@ -1,0 +1,90 @@
+"""When a compose service is ready: its container runs (healthy, where it declares a health
+check) and the right process answers on its published port, as the process backend proves
+it: the front a TLS handshake with a certificate of the run's CA and an HTTP answer, a
+database a query with the run's password, Redis a PING after AUTH, an app its health path.
+Through 127.0.0.1 only: a port Docker publishes is a docker-proxy that accepts any
+connection, so an accept alone proves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import docker.errors
+
+from stackproof.backends.process.nginx import READINESS_PATH
+from stackproof.backends.process.postgres import AcceptsQueries
+from stackproof.backends.process.redis import AnswersPing
+from stackproof.errors import CapabilityMissingError
+from stackproof.readiness import Check, Condition, HttpAnswer, HttpsAnswer, HttpStatus, TcpPort
+
+if TYPE_CHECKING:
+    from stackproof.backends.compose.control import ComposeServiceControl
+    from stackproof.backends.compose.stack import ComposeStack
+
+
+@dataclass(frozen=True)
+class ContainerReady:
+    """The service's container runs, and is healthy if it has a health check."""
+
+    service: ComposeServiceControl
+
+    @property
+    def description(self) -> str:
+        return f"the container of {self.service.compose_name} runs (and is healthy)"
+
+    def check(self) -> Check:
+        try:
+            container = self.service.container()
+        except (LookupError, docker.errors.APIError) as error:
+            return Check(False, str(error))
+        state = container.attrs["State"]
+        health = (state.get("Health") or {}).get("Status")
+        if not state.get("Running") or state.get("Paused") or state.get("Restarting"):
+            return Check(False, f"{state.get('Status')} (exit code {state.get('ExitCode')})")
+        if health not in (None, "healthy"):
+            return Check(False, f"health {health}")
+        return Check(True, f"running, health {health or 'not declared'}")
+
+
+def proof_of(stack: ComposeStack, name: str) -> list[Condition]:
+    """What proves the service itself answers on its published ports."""
+    spec = stack.profile.services[name]
+    control = stack.service(name)
+    public = stack.profile.public
+    conditions: list[Condition] = []
+    if spec.kind == "nginx":
+        front = stack.public
+        for port in spec.ports:
+            endpoint = control.endpoint(port)
+            if name == public.service and port == public.https_port and front.ca_bundle:
+                conditions.append(
+                    HttpsAnswer(endpoint.host, endpoint.port, front.host, front.ca_bundle,
+                                READINESS_PATH)
+                )  # fmt: skip
+            elif name == public.service and port == public.http_port:
+                conditions.append(
+                    HttpAnswer(endpoint.host, endpoint.port, READINESS_PATH, front.host)
+                )
+            else:
+                conditions.append(TcpPort(endpoint.host, endpoint.port))
+        return conditions
+    return [_own_answer(stack, name)]
+
+
+def _own_answer(stack: ComposeStack, name: str) -> Condition:
+    spec = stack.profile.services[name]
+    control = stack.service(name)
+    endpoint = control.endpoint()
+    accepts = TcpPort(endpoint.host, endpoint.port)  # where nothing better is known
+    if spec.kind == "postgres":
+        try:
+            return AcceptsQueries(control.admin_url(), endpoint)
+        except CapabilityMissingError:
+            return accepts
+    if spec.kind == "redis":
+        password = stack.redis_password(name)
+        return accepts if password is None else AnswersPing(endpoint, password)
+    path = spec.health.readiness or spec.health.liveness
+    return accepts if path is None else HttpStatus(endpoint.url(path=path), verify=False)
