@@ -349,7 +349,11 @@ class _Builder:
         repository = f"{REPOSITORY}/{image.name}"
         shared_ref = f"{repository}:{digest[:DIGEST_LENGTH]}"
         run_id = self.settings.run_id
-        ref = shared_ref if run_id is None else f"{shared_ref}-{run_id}"
+        # A run's own images are tagged with its harness too: run IDs repeat (side-by-side
+        # mutant runs are all `run`), and a run that took another's image would lose it to
+        # that run's clean-up, or keep it from being removed.
+        owner = "-".join(p for p in (run_id, self.settings.harness_id) if p)
+        ref = shared_ref if run_id is None else f"{shared_ref}-{owner}"
         with closing(connect(timeout_s=BUILD_API_TIMEOUT_S)) as client:
             # A run takes an image built for reuse if there is one; never another run's.
             shared = _find(client, shared_ref, digest)
