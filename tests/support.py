@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,21 @@ class SuiteRun:
         return {i: v for i, v in self.verdicts().items() if v != "not_covered"}
 
 
+def _profile_picks_a_backend(args: tuple[str, ...]) -> bool:
+    """Whether the profile in `args` names its backend (`auto` picks one)."""
+    for arg in args:
+        if arg.startswith("--profile="):
+            path = Path(arg.removeprefix("--profile="))
+            if path.is_file():
+                return tomllib.loads(path.read_text("utf-8")).get("backend", "auto") != "auto"
+    return False
+
+
 def suites_command(*args: str) -> list[str]:
-    """The suites as a user runs them; on the process backend unless `args` name one (the
-    reference profile's `auto` would pick compose wherever a Docker engine answers)."""
-    backend = [] if any(a.startswith("--backend") for a in args) else ["--backend=process"]
+    """The suites as a user runs them; on the process backend unless `args` or the profile
+    name one (the reference profile's `auto` would pick compose wherever an engine answers)."""
+    named = any(a.startswith("--backend") for a in args) or _profile_picks_a_backend(args)
+    backend = [] if named else ["--backend=process"]
     return [
         sys.executable, "-m", "pytest", "-c", str(SUITES / "pytest.ini"), str(SUITES),
         *backend, *args,

@@ -85,7 +85,7 @@ from stackproof.ports import (
 )
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
-from stackproof.readiness import AllOf, wait_for
+from stackproof.readiness import AllOf, Check, wait_for
 from stackproof.run import RunContext
 from stackproof.signals import deferred_interrupts
 from stackproof.tls_ca import RunCA
@@ -491,7 +491,7 @@ class ProcessStack(Stack):
         )
         self.run.record("temp_dir", stack=self.label, path=str(temp))
         Harness.current().record("temp_dir", path=str(temp))
-        self._cleanup.callback(shutil.rmtree, temp, ignore_errors=True)
+        self._cleanup.callback(remove_tree, temp)
         if is_root() and prefix is None:  # PostgreSQL, unprivileged, must reach its folder
             temp.chmod(0o711)
         return temp
@@ -795,3 +795,23 @@ class ProcessStack(Stack):
             self._cleanup.close()
             self._processes.clear()
             self.run.record("stack_down", stack=self.label, pid=os.getpid())
+
+
+class TreeRemoved:
+    """A folder removed, again at each look: a child killed a moment ago (a `cp -a` of the
+    initdb template cut off by Ctrl-C) may still be writing into it as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"{path} removed"
+
+    def check(self) -> Check:
+        shutil.rmtree(self.path, ignore_errors=True)
+        return Check(not self.path.exists(), "still there" if self.path.exists() else "gone")
+
+
+def remove_tree(path: Path, timeout_s: float = 10.0) -> None:
+    """Remove `path`, within a deadline; what stays is on the harness's record for
+    `stackproof clean`."""
+    with contextlib.suppress(ServiceStartError):
+        wait_for(TreeRemoved(path), timeout_s=timeout_s, what=f"removing {path}", interval_s=0.1)
