@@ -47,7 +47,7 @@ def suites_command(root: Path, reports: Path, run_id: str, *args: str) -> list[s
 
 def start(root: Path, reports: Path, run_id: str, *args: str) -> Started:
     command = suites_command(root, reports, run_id, *args)
-    return Started(run_id, reports / run_id, load_average(), time.time(), command)
+    return Started(run_id, reports / run_id, load_average(), time.monotonic(), command)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Started:
         except subprocess.TimeoutExpired:
             self.process.terminate()  # the run treats SIGTERM as Ctrl-C: it cleans up
             output = self.process.communicate()[0] + f"\nno end within {RUN_TIMEOUT_S:g} s"
-        wall = round(time.time() - self.at, 2)
+        wall = round(time.monotonic() - self.at, 2)
         run = SuiteRun(
             self.label,
             self.process.returncode,
