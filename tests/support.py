@@ -77,3 +77,25 @@ def reference_variant(folder: Path, replacements: dict[str, str]) -> Path:
     path = folder / "variant.toml"
     path.write_text(text, "utf-8")
     return path
+
+
+def plan_disagreements(run: SuiteRun, *plan_args: str, runtime: frozenset[str]) -> list[str]:
+    """Where the run did not do what `stackproof plan` foretold: a test the plan skips that
+    ran, or skipped for another reason; a test the plan runs that skipped, unless its skip
+    is one only the running stack could show (`runtime`: node IDs)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "stackproof.cli", "plan", "--json", *plan_args],
+        capture_output=True, text=True, timeout=120, check=True, cwd=ROOT,
+    )  # fmt: skip
+    foretold = {t["nodeid"]: t for r in json.loads(done.stdout)["requirements"] for t in r["tests"]}
+    seen = {t["nodeid"]: t for r in run.results["requirements"] for t in r["tests"]}
+    found = [f"{n}: in the plan, not in the run" for n in foretold.keys() - seen.keys()]
+    for nodeid, test in seen.items():
+        plan, message = foretold.get(nodeid), test["message"] or ""
+        if plan is None:
+            found.append(f"{nodeid}: in the run, not in the plan")
+        elif not plan["runs"] and (test["outcome"] != "skip" or plan["why"] not in message):
+            found.append(f"{nodeid}: plan skips ({plan['why']}); run: {test['outcome']} {message}")
+        elif plan["runs"] and test["outcome"] == "skip" and nodeid not in runtime:
+            found.append(f"{nodeid}: plan runs it; run skipped it: {message}")
+    return found

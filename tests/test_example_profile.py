@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import NOTES_EXAMPLE, run_suites
+from support import NOTES_EXAMPLE, plan_disagreements, run_suites
 
 pytestmark = pytest.mark.stack
 
@@ -37,3 +37,9 @@ def test_the_notes_example_passes_the_suites(tmp_path: pytest.TempPathFactory) -
     assert results["run"]["profile"] == "notes-example"
     figures = {f["name"] for r in results["requirements"] for f in r["figures"]}
     assert "notes_detects_redis_down_s" in figures
+    # `stackproof plan` foretold every skip, with the reason the run gave.
+    cookies = "headers/test_headers.py::test_every_cookie_set_is_secure_httponly_and_same_site"
+    disagreements = plan_disagreements(
+        run, f"--profile={NOTES_EXAMPLE}", "--backend=process", runtime=frozenset({cookies})
+    )
+    assert disagreements == []

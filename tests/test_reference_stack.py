@@ -7,7 +7,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import REFERENCE, RUN_TIMEOUT_S, SuiteRun, run_suites, suites_command
+from support import (
+    REFERENCE,
+    RUN_TIMEOUT_S,
+    SuiteRun,
+    plan_disagreements,
+    run_suites,
+    suites_command,
+)
 
 from stackproof.catalog import catalog
 
@@ -59,6 +66,14 @@ def test_host_requirements_skip_on_local_processes_naming_what_enables_them(
     for requirement in host:
         for test in requirement["tests"]:
             assert "remote.ssh" in (test["message"] or ""), test
+
+
+def test_the_run_skipped_what_the_plan_said_and_nothing_else(reference_run: SuiteRun) -> None:
+    cookies = "headers/test_headers.py::test_every_cookie_set_is_secure_httponly_and_same_site"
+    found = plan_disagreements(
+        reference_run, f"--profile={REFERENCE}", "--backend=process", runtime=frozenset({cookies})
+    )
+    assert found == []
 
 
 def test_covers_every_requirement_of_the_foundation_suites(reference_run: SuiteRun) -> None:

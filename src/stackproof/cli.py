@@ -1,5 +1,7 @@
-"""`stackproof check` validates a profile; `stackproof up` runs its stack until Ctrl-C;
-`stackproof clean` removes what runs that are gone left behind.
+"""`stackproof check` validates a profile; `stackproof plan` says, per requirement, what a
+run of it will test and what it will skip (and what would enable that), starting nothing;
+`stackproof up` runs its stack until Ctrl-C; `stackproof clean` removes what runs that are
+gone left behind.
 
 `stackproof images base|build` makes the container images (see stackproof.containers).
 
@@ -89,6 +91,24 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    # Imported here: collecting the suites is pytest's work, which the other commands skip.
+    from stackproof.coverage.collect import collect  # noqa: PLC0415
+    from stackproof.coverage.plan import plan_json, plan_requirements, render_plan  # noqa: PLC0415
+    from stackproof.coverage.table import needs_table  # noqa: PLC0415
+
+    collected = collect(args.profile, args.backend, allow_destructive=args.allow_destructive)
+    rows = plan_requirements(collected.tests)
+    if args.needs_table:
+        print(needs_table(rows))
+    elif args.json:
+        print(json.dumps({"backend": collected.backend, "requirements": plan_json(rows)}, indent=2))
+    else:
+        header = f"{args.profile} on the {collected.backend} backend ({collected.backend_reason})"
+        print(render_plan(rows, header))
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     treat_termination_as_interrupt()
     profile = load_profile(args.profile)
@@ -129,10 +149,22 @@ def _clean(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stackproof", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, summary in (("check", "validate a profile"), ("up", "run a stack until Ctrl-C")):
+    for name, summary in (
+        ("check", "validate a profile"),
+        ("plan", "say what a run will test and skip, and why, starting nothing"),
+        ("up", "run a stack until Ctrl-C"),
+    ):
         command = commands.add_parser(name, help=summary)
         command.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
         command.add_argument("--backend", choices=BACKEND_CHOICES)
+    planning = commands.choices["plan"]
+    planning.add_argument(
+        "--allow-destructive", action="store_true", help="as the run would be given it"
+    )
+    planning.add_argument("--json", action="store_true", help="the plan as JSON")
+    planning.add_argument(
+        "--needs-table", action="store_true", help="the README's table of what each needs"
+    )
     up = commands.choices["up"]
     up.add_argument("--reports-dir", type=Path, default=Path("reports"))
     up.add_argument("--run-id")
@@ -142,7 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_images_command(commands)
     args = parser.parse_args(argv)
     try:
-        handlers = {"check": _check, "up": _up, "clean": _clean, "images": run_images}
+        handlers = {
+            "check": _check,
+            "plan": _plan,
+            "up": _up,
+            "clean": _clean,
+            "images": run_images,
+        }
         return handlers[args.command](args)
     except StackproofError as error:
         print(f"stackproof: {error}", file=sys.stderr)

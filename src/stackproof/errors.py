@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class StackproofError(Exception):
     """Base of every error stackproof raises on purpose."""
@@ -33,6 +35,15 @@ class WaitCancelledError(ServiceStartError):
 
 class MutantError(StackproofError):
     """A mutant cannot be applied to the stack it names."""
+
+
+_TO_ENABLE = re.compile(r"^(?P<why>.*) \(to enable: (?P<enable>.+)\)$", re.DOTALL)
+
+
+def split_enable(reason: str) -> tuple[str, str | None]:
+    """A skip reason's why, and its "(to enable: ...)" hint where it gives one."""
+    found = _TO_ENABLE.match(reason)
+    return (found["why"], found["enable"]) if found else (reason, None)
 
 
 class CapabilityMissingError(StackproofError, NotImplementedError):

@@ -32,6 +32,7 @@ def wrong_keys(key: str) -> dict[str, str | None]:
 
 
 @pytest.mark.requirement("R-AUTH-1")
+@pytest.mark.needs("api_key_value")
 def test_admin_route_needs_the_exact_api_key(
     stack: Stack,
     auth: AuthSettings,
@@ -92,6 +93,7 @@ def _ask_without_the_key(client: FrontClient, path: str, answered: dict[str, int
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-AUTH-2")
+@pytest.mark.needs("control")
 def test_service_without_an_api_key_refuses_to_start(
     own_stack: Stack,
     auth: AuthSettings,

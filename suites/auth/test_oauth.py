@@ -117,6 +117,7 @@ def test_two_concurrent_callbacks_with_one_state_give_one_success(
 
 
 @pytest.mark.requirement("R-OAUTH-2")
+@pytest.mark.needs("control")
 def test_a_state_expires_within_300_s(
     stack: Stack, link_flow: LinkFlow, oauth: OAuthSettings, evidence: Evidence
 ) -> None:
@@ -169,6 +170,7 @@ def test_an_anilist_account_links_to_one_discord_user(
 
 
 @pytest.mark.requirement("R-OAUTH-3")
+@pytest.mark.needs("control", "token_canary_value")
 def test_no_plaintext_token_in_a_database_dump(
     stack: Stack, link_flow: LinkFlow, oauth: OAuthSettings, evidence: Evidence
 ) -> None:

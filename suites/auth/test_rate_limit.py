@@ -27,6 +27,7 @@ def limited_path(auth: AuthSettings) -> str:
 
 
 @pytest.mark.requirement("R-RL-1")
+@pytest.mark.needs("rate_limited_path")
 def test_the_request_past_the_limit_gets_429_and_health_stays_open(
     stack: Stack,
     profile: Profile,
@@ -49,6 +50,7 @@ def test_the_request_past_the_limit_gets_429_and_health_stays_open(
 
 
 @pytest.mark.requirement("R-RL-2")
+@pytest.mark.needs("rate_limited_path")
 def test_forged_forwarding_headers_do_not_reset_the_count(
     stack: Stack,
     profile: Profile,

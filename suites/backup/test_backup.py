@@ -56,6 +56,7 @@ def _leftovers(before: dict[str, int], after: dict[str, int], keep: set[str]) ->
 # It takes backups (and retention deletes some) on the stack's host: never on production.
 @pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-1")
+@pytest.mark.needs("backup_database")
 def test_backup_is_a_complete_dump_renamed_into_place(
     stack: Stack, ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
 ) -> None:
@@ -109,6 +110,7 @@ def test_backup_is_a_complete_dump_renamed_into_place(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-1")
+@pytest.mark.needs("backup_database")
 def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
     own_stack: Stack, own_ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
 ) -> None:
@@ -160,6 +162,7 @@ def test_a_backup_killed_midway_leaves_nothing_under_a_backup_name(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-1")
+@pytest.mark.needs("backup_database")
 def test_a_failed_dump_leaves_no_backup(
     own_stack: Stack, own_ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
 ) -> None:
@@ -193,6 +196,7 @@ def test_a_failed_dump_leaves_no_backup(
 # It takes backups (and retention deletes some) on the stack's host: never on production.
 @pytest.mark.destructive
 @pytest.mark.requirement("R-BAK-2")
+@pytest.mark.needs("backup_database")
 def test_retention_keeps_the_retention_period_and_deletes_older_backups(
     ops_scripts: OpsScripts, profile: Profile, evidence: Evidence
 ) -> None:
@@ -245,6 +249,7 @@ def test_retention_keeps_the_retention_period_and_deletes_older_backups(
 # It takes backups (and retention deletes some) on the stack's host: never on production.
 @pytest.mark.destructive
 @pytest.mark.requirement("R-SEC-1")
+@pytest.mark.needs("backup_database")
 def test_backups_are_private(ops_scripts: OpsScripts, profile: Profile, evidence: Evidence) -> None:
     service = _database(ops_scripts)
     name = _database_name(profile, service)

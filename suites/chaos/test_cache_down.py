@@ -20,6 +20,7 @@ TTL_SLACK_S = 30  # seconds an entry may have aged between being written and bei
 
 
 @pytest.mark.requirement("R-RES-1")
+@pytest.mark.needs("command", "signer", "command_cache")
 def test_cache_entries_expire_after_the_policy_ttl(
     stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
@@ -55,6 +56,7 @@ def test_cache_entries_expire_after_the_policy_ttl(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-1")
+@pytest.mark.needs("fault_links", "command_cache")
 def test_commands_answer_with_data_while_the_cache_is_down(
     own_stack: Stack,
     profile: Profile,

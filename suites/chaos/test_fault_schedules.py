@@ -136,6 +136,7 @@ def known_hard_cases(profile: Profile, faults: StackFaults) -> list[list[Step]]:
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-3", "R-HLT-1", "R-HLT-3")
+@pytest.mark.needs("fault_links")
 def test_fault_schedules_keep_the_stack_truthful_and_lose_nothing(
     own_stack: Stack,
     profile: Profile,

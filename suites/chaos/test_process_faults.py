@@ -34,6 +34,7 @@ def front_readiness(stack: Stack, service: str) -> HealthEndpoint | None:
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-5")
+@pytest.mark.needs("control", "readiness")
 def test_a_killed_service_is_restarted_and_ready_again(
     own_stack: Stack,
     profile: Profile,
@@ -100,6 +101,7 @@ def test_a_killed_service_is_restarted_and_ready_again(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-5")
+@pytest.mark.needs("control", "front_readiness")
 def test_a_paused_service_fails_readiness_at_the_front_and_recovers(
     own_stack: Stack,
     profile: Profile,

@@ -67,6 +67,7 @@ def answers_within(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-4")
+@pytest.mark.needs("fault_links")
 def test_answers_come_within_the_timeout_under_database_latency(
     own_stack: Stack,
     profile: Profile,
@@ -133,6 +134,7 @@ def _black_hole_checks(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-4")
+@pytest.mark.needs("fault_links")
 def test_a_black_holed_database_gives_503_not_a_hang(
     own_stack: Stack,
     profile: Profile,
@@ -157,6 +159,7 @@ def test_a_black_holed_database_gives_503_not_a_hang(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-4")
+@pytest.mark.needs("partitions", "database")
 def test_a_partitioned_database_gives_503_not_a_hang(
     own_stack: Stack,
     profile: Profile,

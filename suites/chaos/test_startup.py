@@ -64,6 +64,7 @@ class Watch:
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-2")
+@pytest.mark.needs("control", "fault_links", "database_behind_readiness")
 def test_services_started_without_their_database_wait_or_exit_cleanly(
     own_stack: Stack, profile: Profile, faults: StackFaults, evidence: Evidence
 ) -> None:

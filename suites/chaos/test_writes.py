@@ -45,6 +45,7 @@ def exactly_once(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-3")
+@pytest.mark.needs("fault_links")
 def test_writes_accepted_during_a_database_outage_land_exactly_once(
     own_stack: Stack,
     profile: Profile,
@@ -84,6 +85,7 @@ def test_writes_accepted_during_a_database_outage_land_exactly_once(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-RES-3")
+@pytest.mark.needs("fault_links")
 def test_a_write_whose_acknowledgement_was_lost_lands_once(
     own_stack: Stack,
     profile: Profile,

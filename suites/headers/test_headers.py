@@ -127,6 +127,7 @@ def test_security_headers_on_error_and_health_answers(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HDR-3")
+@pytest.mark.needs("control", "front_readiness_with_hard_dependency")
 def test_security_headers_on_5xx_answers(
     own_stack: Stack,
     front_client: Callable[[Stack], FrontClient],
@@ -179,6 +180,7 @@ def test_every_answer_carries_exactly_one_request_id(
 
 
 @pytest.mark.requirement("R-HDR-5")
+@pytest.mark.needs("logs")
 def test_request_id_appears_in_the_answering_service_log(
     stack: Stack, answers: list[Answer], profile: Profile, evidence: Evidence
 ) -> None:
@@ -205,6 +207,7 @@ def test_content_security_policy_on_every_api_answer(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HDR-6")
+@pytest.mark.needs("control", "front_readiness_with_hard_dependency")
 def test_content_security_policy_on_5xx_answers(
     own_stack: Stack,
     front_client: Callable[[Stack], FrontClient],

@@ -56,6 +56,7 @@ def _check_liveness(stack: Stack, evidence: Evidence, problems: Problems, figure
 
 
 @pytest.mark.requirement("R-HLT-1")
+@pytest.mark.needs("liveness")
 def test_liveness_answers_200_promptly(stack: Stack, profile: Profile, evidence: Evidence) -> None:
     if not _services_with(profile, "liveness"):
         nothing_to_check(
@@ -68,6 +69,7 @@ def test_liveness_answers_200_promptly(stack: Stack, profile: Profile, evidence:
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-1")
+@pytest.mark.needs("control", "liveness", "liveness_with_links")
 def test_liveness_ignores_every_dependency(
     own_stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
@@ -93,6 +95,7 @@ def test_liveness_ignores_every_dependency(
 
 
 @pytest.mark.requirement("R-HLT-2")
+@pytest.mark.needs("readiness")
 def test_readiness_answers_200_when_dependencies_answer(
     stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
@@ -136,6 +139,7 @@ def _readiness_body_problems(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-2")
+@pytest.mark.needs("control", "hard_dependency")
 def test_readiness_answers_503_naming_a_failed_hard_dependency(
     own_stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
@@ -186,6 +190,7 @@ def test_readiness_answers_503_naming_a_failed_hard_dependency(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-3")
+@pytest.mark.needs("control", "hard_dependency")
 def test_readiness_follows_a_hard_dependency_down_and_back(
     own_stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
@@ -242,6 +247,7 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
 
 
 @pytest.mark.requirement("R-HLT-6")
+@pytest.mark.needs("health_paths")
 def test_health_needs_no_credentials_and_is_not_rate_limited(
     front_client: Callable[..., FrontClient], stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:
@@ -282,6 +288,7 @@ def test_health_needs_no_credentials_and_is_not_rate_limited(
 
 
 @pytest.mark.requirement("R-HLT-6")
+@pytest.mark.needs("logs")
 def test_health_requests_are_not_logged_at_info(
     stack: Stack, front: FrontClient, profile: Profile, evidence: Evidence
 ) -> None:

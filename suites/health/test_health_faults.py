@@ -46,6 +46,7 @@ def network_faults(faults: StackFaults, profile: Profile) -> dict[str, LinkFault
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-3")
+@pytest.mark.needs("control", "fault_links", "hard_dependency")
 def test_readiness_detects_and_recovers_from_each_network_fault(
     own_stack: Stack,
     profile: Profile,
@@ -132,6 +133,7 @@ def test_readiness_detects_and_recovers_from_each_network_fault(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-4")
+@pytest.mark.needs("fault_links", "hard_dependency")
 def test_readiness_gives_up_on_a_slow_dependency(
     own_stack: Stack,
     profile: Profile,
@@ -188,6 +190,7 @@ def _named(body: str, dependency: str) -> bool:
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-5")
+@pytest.mark.needs("fault_links", "soft_dependency")
 def test_a_soft_dependency_down_keeps_readiness_and_reports_degradation(
     own_stack: Stack,
     profile: Profile,
@@ -246,6 +249,7 @@ def test_a_soft_dependency_down_keeps_readiness_and_reports_degradation(
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-HLT-7")
+@pytest.mark.needs("fault_links", "uptime_monitor")
 def test_the_uptime_monitor_alerts_only_on_transitions(
     own_stack: Stack,
     profile: Profile,

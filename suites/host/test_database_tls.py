@@ -22,6 +22,7 @@ from stackproof.checks.problems import Problems
 
 
 @pytest.mark.requirement("R-TLS-8")
+@pytest.mark.needs("hosted_services")
 def test_database_links_that_leave_the_host_use_tls(
     stack: Stack, host: HostAccess, evidence: Evidence
 ) -> None:

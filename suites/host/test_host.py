@@ -95,6 +95,7 @@ def _probe(stack: Stack, profile: Profile, ports: set[int]) -> ProbeResult:
 
 
 @pytest.mark.requirement("R-HOST-1")
+@pytest.mark.needs("outside_probe")
 def test_only_ssh_and_web_ports_answer_from_outside(
     stack: Stack, host: HostAccess, profile: Profile, hardening: HostPolicy, evidence: Evidence
 ) -> None:
@@ -165,6 +166,7 @@ def test_internal_ports_listen_on_loopback_only(
 
 
 @pytest.mark.requirement("R-HOST-4")
+@pytest.mark.needs("hosted_services")
 def test_services_and_containers_run_as_a_non_root_user(
     host: HostAccess, profile: Profile, evidence: Evidence
 ) -> None:
@@ -194,6 +196,7 @@ def test_services_and_containers_run_as_a_non_root_user(
 
 
 @pytest.mark.requirement("R-HOST-5")
+@pytest.mark.needs("hosted_services")
 def test_containers_rotate_logs_restart_and_declare_health_checks(
     host: HostAccess, hardening: HostPolicy, evidence: Evidence
 ) -> None:
@@ -223,6 +226,7 @@ def test_containers_rotate_logs_restart_and_declare_health_checks(
 
 
 @pytest.mark.requirement("R-HOST-6")
+@pytest.mark.needs("hosted_services")
 def test_postgresql_is_recent_enough(
     stack: Stack, host: HostAccess, hardening: HostPolicy, evidence: Evidence, tmp_path: Path
 ) -> None:

@@ -73,6 +73,7 @@ def test_url_credentials_are_redacted_in_events_and_logs(
 
 
 @pytest.mark.requirement("R-RED-2")
+@pytest.mark.needs("salt_secret", "salt_value")
 def test_discord_ids_reach_telemetry_only_hashed(
     emitted: Sinks,
     error_paths: ErrorPathDrive,
@@ -110,6 +111,7 @@ def test_discord_ids_reach_telemetry_only_hashed(
 
 
 @pytest.mark.requirement("R-RED-2")
+@pytest.mark.needs("hash_command")
 def test_hash_command_gives_the_vector(
     redaction_stack: Stack, redaction_settings: RedactionSettings, evidence: Evidence
 ) -> None:
@@ -119,6 +121,7 @@ def test_hash_command_gives_the_vector(
 
 
 @pytest.mark.requirement("R-RED-2")
+@pytest.mark.needs("control")
 def test_services_refuse_to_start_without_the_salt(
     redaction_stack: Stack,
     redaction_settings: RedactionSettings,

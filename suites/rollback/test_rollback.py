@@ -25,6 +25,7 @@ from stackproof.profile import Profile
 
 
 @pytest.mark.requirement("R-DEP-4")
+@pytest.mark.needs("control")
 def test_services_start_only_after_their_dependencies_are_ready(
     stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:

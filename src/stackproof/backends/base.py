@@ -30,6 +30,7 @@ from stackproof.backends.values import (
     FileStat,
     LifecycleEvent,
     LinkProxy,
+    Offer,
     PublicFront,
     StackFailure,
     TrialStart,
@@ -349,6 +350,10 @@ class Backend(ABC):
     @abstractmethod
     def check(self, profile: Profile) -> None:
         """Raise ProfileError if the profile lacks what this backend needs. Starts nothing."""
+
+    @abstractmethod
+    def offer(self, profile: Profile) -> Offer:
+        """What this backend's stacks of `profile` give the checks. Starts nothing."""
 
     @abstractmethod
     def up(self, profile: Profile, run: RunContext, label: str) -> AbstractContextManager[Stack]:

@@ -21,6 +21,28 @@ class Capability(StrEnum):
     FILES = "files"  # read and change the stack's files (backups, releases)
 
 
+NO_PROXY_LINKS = (
+    "the profile sets faults.proxy_links = false (to enable: faults.proxy_links = true)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What a backend's stacks of one profile will give the checks, known before any starts:
+    `stackproof plan` and the run's own skips read the same offer. Each `no_*` field says
+    why the thing is missing (with what would enable it), None when it is there."""
+
+    capabilities: frozenset[Capability]
+    no_host: str | None = None  # a host to inspect (R-HOST-*, R-TLS-8)
+    no_signer: str | None = None  # the Discord key the bot trusts
+    no_fault_links: str | None = None  # links through a fault proxy
+    no_partitions: str | None = None  # cutting a service off the network, on this machine
+    held_secrets: frozenset[str] | None = None  # the secrets whose values it has; None: all
+
+    def holds_secret(self, name: str) -> bool:
+        return self.held_secrets is None or name in self.held_secrets
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     host: str

@@ -20,6 +20,8 @@ import pytest
 from stackproof.backend_registry import BACKEND_CHOICES
 from stackproof.catalog import by_id
 from stackproof.checks.leaks import scan_reports
+from stackproof.coverage.items import item_needs, requirements_of
+from stackproof.coverage.needs import first_unmet
 from stackproof.errors import StackBrokenError, StackproofError
 from stackproof.pytest_plugin.broken import broken_message, stacks_of
 from stackproof.pytest_plugin.keys import COLLECTOR, EVIDENCE, REPORT_LEAKS, RESULTS, SESSION
@@ -76,6 +78,7 @@ def _default_profile(config: pytest.Config) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the requirement IDs a test proves")
     config.addinivalue_line("markers", "destructive: harms the stack; runs on a stack of its own")
+    config.addinivalue_line("markers", "needs(*names): what the test needs (coverage.needs)")
     profile_path = config.getoption("--profile") or _default_profile(config)
     options = RunOptions(
         profile_path=profile_path,
@@ -102,10 +105,6 @@ def pytest_configure(config: pytest.Config) -> None:
     treat_termination_as_interrupt()
 
 
-def requirements_of(item: pytest.Item) -> tuple[str, ...]:
-    return tuple(i for marker in item.iter_markers("requirement") for i in marker.args)
-
-
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -118,6 +117,10 @@ def pytest_collection_modifyitems(
         problems.extend(
             f"{item.nodeid}: {i} is not in the catalog" for i in ids if i not in by_id()
         )
+        try:
+            item_needs(item)
+        except KeyError as unknown:
+            problems.append(f"{item.nodeid}: {unknown.args[0]}")
     if problems:
         raise pytest.UsageError("\n".join(problems))
     if wanted := set(run.options.requirements):
@@ -141,6 +144,10 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     """A test of a broken stack does not run: its setup errs with the stack's one cause."""
     if (cause := _broken_cause(item)) is not None:  # known broken: no fixture runs either
         raise StackBrokenError(cause)
+    # What the profile, backend or machine cannot give skips before any fixture runs, with
+    # the reason `stackproof plan` gives for it.
+    if (unmet := first_unmet(item_needs(item), item.config.stash[SESSION].subject)) is not None:
+        pytest.skip(unmet[1])
     try:
         yield
     except (pytest.skip.Exception, KeyboardInterrupt):

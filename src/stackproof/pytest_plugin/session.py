@@ -11,12 +11,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from stackproof import __version__
 from stackproof.backends import Stack, select_backend
 from stackproof.catalog import catalog
+from stackproof.coverage.needs import Subject
 from stackproof.errors import MutantError, StackproofError
 from stackproof.mutants import Mutant, load_mutant, materialize
 from stackproof.profile import Profile, load_profile
@@ -86,6 +88,14 @@ class RunSession:
                 f"{self.options.profile_path}: mutants need a profile with stack.root"
             )
         return root
+
+    @cached_property
+    def subject(self) -> Subject:
+        """What the checks' needs are judged against, before any stack starts."""
+        return Subject(
+            self.profile, self.backend.name, self.backend.offer(self.profile),
+            self.destructive_refusal(),
+        )  # fmt: skip
 
     # --- stacks ---
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
+from stackproof.errors import split_enable
+
 SCHEMA = "stackproof.results/2"
 
 Outcome = Literal["pass", "fail", "error", "skip"]
@@ -120,6 +122,15 @@ class Untested:
 
     nodeid: str
     reason: str
+
+    @property
+    def why(self) -> str:
+        return split_enable(self.reason)[0]
+
+    @property
+    def enable(self) -> str | None:
+        """What would let it run (a profile key, a backend), where the reason says."""
+        return split_enable(self.reason)[1]
 
 
 @dataclass(frozen=True, slots=True)

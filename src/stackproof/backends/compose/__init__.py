@@ -18,6 +18,7 @@ import docker
 
 from stackproof.backends.base import Backend
 from stackproof.backends.compose.stack import ComposeStack
+from stackproof.backends.values import NO_PROXY_LINKS, Offer
 from stackproof.containers import engine, images
 from stackproof.errors import BackendUnavailableError, ProfileError
 from stackproof.leftovers.clean import clean_once
@@ -112,6 +113,15 @@ class ComposeBackend(Backend):
         )
         self._built[key] = built.env()
         return self._built[key]
+
+    def offer(self, profile: Profile) -> Offer:
+        links = any(spec.links for spec in profile.services.values())
+        no_links = None
+        if not profile.faults.proxy_links:
+            no_links = NO_PROXY_LINKS
+        elif not links:
+            no_links = "no service links to another (to enable: services.<name>.links)"
+        return Offer(ComposeStack.capabilities, no_fault_links=no_links)
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ComposeStack]:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from stackproof import binaries
 from stackproof.backends.base import Backend
+from stackproof.backends.process import partitions
 from stackproof.backends.process.links import LinkNetwork, toxiproxy_binary
 from stackproof.backends.process.ops import OpsFolder, check_ops_templates, ops_placeholders
 from stackproof.backends.process.service import service_placeholders, shared_placeholders
 from stackproof.backends.process.stack import SERVICE_KINDS, ProcessStack, direct_link
-from stackproof.backends.values import Endpoint, PublicFront
+from stackproof.backends.values import NO_PROXY_LINKS, Endpoint, Offer, PublicFront
 from stackproof.errors import ProfileError
 from stackproof.leftovers.clean import clean_once
 from stackproof.ports import PortAllocator, PortInUseError
@@ -125,6 +126,15 @@ class ProcessBackend(Backend):
         locate_binaries(profile)
         if profile.faults.proxy_links and profile.faults.toxiproxy.binary is not None:
             toxiproxy_binary(profile.faults.toxiproxy.binary)
+
+    def offer(self, profile: Profile) -> Offer:
+        return Offer(
+            ProcessStack.capabilities,
+            no_host="local processes run on no host of their own (to enable: "
+            "--backend=compose, or --backend=remote with remote.ssh)",
+            no_fault_links=None if profile.faults.proxy_links else NO_PROXY_LINKS,
+            no_partitions=partitions.unavailable(),
+        )
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ProcessStack]:

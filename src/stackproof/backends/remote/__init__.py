@@ -24,7 +24,7 @@ from stackproof.backends.remote.scripts import SshScript
 from stackproof.backends.remote.secrets import read_secrets
 from stackproof.backends.remote.services import RemoteService, StagingHost
 from stackproof.backends.remote.ssh import SshHost, SshTarget
-from stackproof.backends.values import Capability, PublicFront
+from stackproof.backends.values import Capability, Offer, PublicFront
 from stackproof.errors import (
     BackendUnavailableError,
     CapabilityMissingError,
@@ -59,6 +59,26 @@ def ssh_target(profile: Profile) -> SshTarget | None:
     )
 
 
+def remote_capabilities(profile: Profile) -> frozenset[Capability]:
+    """What a remote stack of `profile` can do. A capability the suites rely on for the
+    whole stack is claimed only when every service has it: a suite reading every service's
+    log would otherwise meet a service on another host halfway through (each service still
+    offers what it can)."""
+    over_ssh = profile.remote.ssh is not None
+    runtimes = profile.remote.services if over_ssh else {}
+    capabilities = set()
+    everywhere = set(runtimes) >= set(profile.services)
+    if runtimes and everywhere:
+        capabilities.add(Capability.LOGS)
+    if runtimes and everywhere and all(s.control for s in runtimes.values()):
+        capabilities.add(Capability.CONTROL)
+    if over_ssh:
+        capabilities.add(Capability.FILES)
+    if over_ssh and profile.remote.ops is not None and profile.ops is not None:
+        capabilities.add(Capability.OPS)
+    return frozenset(capabilities)
+
+
 class RemoteStack(Stack):
     def __init__(
         self,
@@ -79,20 +99,7 @@ class RemoteStack(Stack):
         self._runtimes = (
             {n: runtime_of(host, n, s, run.secrets) for n, s in runtimes.items()} if host else {}
         )
-        # A capability the suites rely on for the whole stack is claimed only when every
-        # service has it: a suite reading every service's log would otherwise meet a service
-        # on another host halfway through (each service still offers what it can).
-        capabilities = set()
-        everywhere = set(runtimes) >= set(profile.services)
-        if runtimes and everywhere:
-            capabilities.add(Capability.LOGS)
-        if runtimes and everywhere and all(s.control for s in runtimes.values()):
-            capabilities.add(Capability.CONTROL)
-        if host is not None:
-            capabilities.add(Capability.FILES)
-        if host is not None and profile.remote.ops is not None and profile.ops is not None:
-            capabilities.add(Capability.OPS)
-        self.capabilities = frozenset(capabilities)
+        self.capabilities = remote_capabilities(profile)
 
     @property
     def public(self) -> PublicFront:
@@ -187,6 +194,25 @@ class RemoteStack(Stack):
 class RemoteBackend(Backend):
     name = "remote"
     destructive_ok = False
+
+    def offer(self, profile: Profile) -> Offer:
+        no_signer = None
+        if profile.remote.discord_key_secret is None:
+            no_signer = (
+                "the harness holds no private key of the Discord application this stack "
+                "trusts, so it cannot sign interactions (to enable: remote.discord_key_secret, "
+                "a test application's key, from remote.secrets)"
+            )
+        return Offer(
+            remote_capabilities(profile),
+            no_host=None
+            if profile.remote.ssh
+            else "the profile names no host to reach over SSH (to enable: remote.ssh)",
+            no_signer=no_signer,
+            no_fault_links="the remote backend does not run links through a fault proxy",
+            no_partitions="the remote backend cannot partition services",
+            held_secrets=frozenset(profile.remote.secrets),
+        )
 
     def check(self, profile: Profile) -> None:
         if profile.public.remote is None:
