@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from compose_support import engine_or_skip, reference_images
-from support import REFERENCE, ROOT, SuiteRun, run_suites
+from support import REFERENCE, ROOT, SuiteRun, plan_disagreements, run_suites
 
 pytestmark = [pytest.mark.stack, pytest.mark.containers]
 
@@ -70,3 +70,9 @@ def test_the_quotes_example_runs_its_suites_on_compose(tmp_path: Path) -> None:
     # What else those tests touch and the example does not describe skips, never fails.
     assert set(covered.values()) <= {"pass", "partial", "skip"}
     assert run.results["run"]["profile"] == "quotes-example"
+    # `stackproof plan` foretold every skip, with the reason the run gave.
+    selected = [f"--requirement={r}" for r in wanted]
+    disagreements = plan_disagreements(
+        run, f"--profile={QUOTES}", "--backend=compose", *selected, runtime=frozenset()
+    )
+    assert disagreements == []

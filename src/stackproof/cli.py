@@ -97,8 +97,15 @@ def _plan(args: argparse.Namespace) -> int:
     from stackproof.coverage.plan import plan_json, plan_requirements, render_plan  # noqa: PLC0415
     from stackproof.coverage.table import needs_table  # noqa: PLC0415
 
-    collected = collect(args.profile, args.backend, allow_destructive=args.allow_destructive)
+    collected = collect(
+        args.profile,
+        args.backend,
+        allow_destructive=args.allow_destructive,
+        requirements=args.requirement,
+    )
     rows = plan_requirements(collected.tests)
+    if args.requirement:
+        rows = [row for row in rows if row.id in args.requirement]
     if args.needs_table:
         print(needs_table(rows))
     elif args.json:
@@ -160,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     planning = commands.choices["plan"]
     planning.add_argument(
         "--allow-destructive", action="store_true", help="as the run would be given it"
+    )
+    planning.add_argument(
+        "--requirement", action="append", default=[], metavar="ID", help="as the run's option"
     )
     planning.add_argument("--json", action="store_true", help="the plan as JSON")
     planning.add_argument(

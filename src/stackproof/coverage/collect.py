@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +48,15 @@ class Collected:
 
 
 def collect(
-    profile: Path, backend: str | None, *, allow_destructive: bool = False, suites: Path = SUITES
+    profile: Path,
+    backend: str | None,
+    *,
+    allow_destructive: bool = False,
+    requirements: Sequence[str] = (),
+    suites: Path = SUITES,
 ) -> Collected:
+    """The suites' tests as a run of `profile` on `backend` would collect them (only those of
+    `requirements`, where given, as `--requirement` selects), each planned."""
     if not (suites / "pytest.ini").is_file():
         raise PlanError(f"the suites are not at {suites} (a checkout of stackproof has them)")
     collector = _Collector()
@@ -60,6 +68,7 @@ def collect(
             f"--profile={profile}", f"--reports-dir={reports}",
             *([f"--backend={backend}"] if backend else []),
             *(["--allow-destructive"] if allow_destructive else []),
+            *(f"--requirement={r}" for r in requirements),
         ]  # fmt: skip
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
             code = pytest.main(args, plugins=[collector])

@@ -76,6 +76,10 @@ def plan_requirements(tests: Iterable[PlannedTest]) -> list[PlannedRequirement]:
     return rows
 
 
+def _short(title: str, width: int = 72) -> str:
+    return title if len(title) <= width else title[: width - 1] + "…"
+
+
 def render_plan(rows: Sequence[PlannedRequirement], header: str) -> str:
     """The plan as a person reads it: one line per requirement, then each skip's reason."""
     lines = [header, ""]
@@ -83,7 +87,7 @@ def render_plan(rows: Sequence[PlannedRequirement], header: str) -> str:
     for row in rows:
         ran = len(row.tests) - len(row.skipped)
         lines.append(
-            f"{row.id:<10} {row.status:<{width}}  {ran}/{len(row.tests)} tests  {row.title}"
+            f"{row.id:<10} {row.status:<{width}}  {ran}/{len(row.tests)} tests  {_short(row.title)}"
         )
         for why, enable in row.reasons():
             lines.append(f"{'':<10} {'':<{width}}  - {why}")
