@@ -5,6 +5,9 @@ lifecycle from engine events, and what the profile's [compose] section accepts."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,8 +113,18 @@ def test_project_names_fit_compose_and_differ_by_harness() -> None:
 
 
 def test_a_one_off_changes_the_environment_after_the_entrypoint() -> None:
-    argv = changed_command(["uvicorn", "app:app"], {"API_KEY": None, "SALT": ""})
-    assert argv == ["env", "-u", "API_KEY", "SALT=", "--", "uvicorn", "app:app"]
+    """As the container's own `env` runs it: one setting removed, one set empty, one set."""
+    script = (
+        "import os; print(sorted(k for k in os.environ if k.startswith('X_')),"
+        " repr(os.environ.get('X_SALT')), os.environ.get('X_NAME'))"
+    )
+    show = [sys.executable, "-c", script]
+    argv = changed_command(show, {"X_API_KEY": None, "X_SALT": "", "X_NAME": "a b"})
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=True, timeout=30,
+        env={**os.environ, "X_API_KEY": "secret", "X_SALT": "salt"},
+    )  # fmt: skip
+    assert done.stdout.strip() == "['X_NAME', 'X_SALT'] '' a b"
 
 
 def test_the_bring_up_lifecycle_is_the_engines() -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
+import socket
 import ssl
 import sys
 import time
@@ -37,11 +39,39 @@ class Probe:
     detail: str  # "200 in 0.05 s", "503", "timed out after 10 s", ...
 
 
-def probe(url: str, timeout_s: float, context: ssl.SSLContext | None) -> Probe:
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """Connects to `connect_to` while the URL's host name stays in SNI, the certificate
+    check and the Host header, as curl's --connect-to does."""
+
+    connect_to: tuple[str, int] = ("", 0)
+
+    def connect(self) -> None:
+        sock = socket.create_connection(self.connect_to, self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def _opener(
+    context: ssl.SSLContext | None, connect_to: str | None
+) -> urllib.request.OpenerDirector:
+    if connect_to is None:
+        return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    host, _, port = connect_to.rpartition(":")
+    pinned = type("Pinned", (_PinnedHTTPS,), {"connect_to": (host.strip("[]"), int(port))})
+
+    class Handler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(pinned, req, context=context)  # type: ignore[arg-type]
+
+    return urllib.request.build_opener(Handler())
+
+
+def probe(
+    url: str, timeout_s: float, context: ssl.SSLContext | None, connect_to: str | None = None
+) -> Probe:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310 - http(s) checked in main
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:  # noqa: S310 - http(s) checked in main
+        with _opener(context, connect_to).open(request, timeout=timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as error:
         return Probe(False, f"answered {error.code}")
@@ -99,11 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-file", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--ca-file", help="CA bundle to trust instead of the system store")
+    parser.add_argument(
+        "--connect",
+        metavar="ADDRESS:PORT",
+        help="connect here for an https URL, keeping its "
+        "host name for TLS and Host (a front behind a forward, as curl's --connect-to)",
+    )
     args = parser.parse_args(argv)
     context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
     name = args.name or args.url
     previous = read_state(args.state_file) or "UP"
-    found = probe(args.url, args.timeout, context)
+    found = probe(args.url, args.timeout, context, args.connect)
     state = "UP" if found.up else "DOWN"
     print(f"uptime-monitor: {name} {state} ({found.detail})")
     if state == previous:

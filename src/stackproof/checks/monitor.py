@@ -54,6 +54,9 @@ class UptimeMonitor:
         self.context = {
             "python": sys.executable,
             "url": readiness_url(stack, settings.service),
+            # Where the front answers, which its name need not resolve to (a stack's own
+            # loopback address on compose, a forwarded port): for a `--connect` option.
+            "connect": front.https.address,
             "ca_file": str(front.ca_bundle or ""),
             "state_file": str(state_file),
             "webhook": webhook_url,

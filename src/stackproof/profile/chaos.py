@@ -143,7 +143,8 @@ class UptimeMonitorSettings(_Strict):
     """The stack's uptime monitor: one probe per run (as cron runs it), alerting a webhook.
 
     `command` and `env` may use {{ python }}, {{ url }} (the watched readiness URL through
-    the front), {{ ca_file }}, {{ state_file }}, {{ webhook }} and {{ dir.root }}.
+    the front), {{ connect }} (the address:port the front answers on), {{ ca_file }},
+    {{ state_file }}, {{ webhook }} and {{ dir.root }}.
     """
 
     service: str = Field(description="the service whose readiness it watches")
@@ -164,7 +165,8 @@ class UptimeMonitorSettings(_Strict):
 
     @model_validator(mode="after")
     def _placeholders(self) -> Self:
-        stand_in = {"python": "x", "url": "x", "ca_file": "x", "state_file": "x", "webhook": "x"}
+        names = ("python", "url", "connect", "ca_file", "state_file", "webhook")
+        stand_in = dict.fromkeys(names, "x")
         context = {**stand_in, "dir": {"root": "x"}}
         for key, text in [
             *((f"command[{i}]", part) for i, part in enumerate(self.command)),

@@ -2,7 +2,7 @@
 
 For the checks that start a (stopped) service without a setting (R-AUTH-2, R-RED-2): a
 one-off container of the service (`compose run --rm --no-deps`, the override's labels on
-it, its ports published as the service's), its command wrapped in `env -u NAME NAME=value`
+it, its ports published as the service's), its command wrapped in `env -u NAME -- NAME=value`
 after the image's own entrypoint ran, so a setting that entrypoint puts in the environment
 (the reference images' secrets) is changed too. It ends on its own, or is killed.
 """
@@ -30,10 +30,11 @@ KILL_TIMEOUT_S = 30.0
 
 
 def changed_command(command: Sequence[str], env: Mapping[str, str | None]) -> list[str]:
-    """`env -u A B=value -- command`: A removed, B set, whatever the entrypoint exported."""
+    """`env -u A -- B=value command`: A removed, B set, whatever the entrypoint exported.
+    (`--` ends env's options; after an assignment it would be taken for the command.)"""
     unset = [part for name, value in env.items() if value is None for part in ("-u", name)]
     assigned = [f"{name}={value}" for name, value in env.items() if value is not None]
-    return ["env", *unset, *assigned, "--", *command]
+    return ["env", *unset, "--", *assigned, *command]
 
 
 class OneOff:
