@@ -12,6 +12,7 @@ from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import FrontClient, answer_needed
 from stackproof.checks.needs import require, secret_of
 from stackproof.checks.problems import Problems
+from stackproof.checks.started import require_command_ran
 from stackproof.profile.auth import AuthSettings
 
 HEADER = "X-API-Key"
@@ -118,6 +119,7 @@ def test_service_without_an_api_key_refuses_to_start(
             {auth.api_key_env: value},
             while_ready=functools.partial(_ask_without_the_key, client, auth.admin_path, answered),
         )
+        require_command_ran(trial.exit_code, trial.output, f"{auth.service} with the key {label}")
         let_in = sorted(attempt for attempt, status in answered.items() if status < 400)
         fails = "open" if let_in else "closed" if answered else None
         evidence.add(

@@ -23,6 +23,7 @@ from stackproof.checks.leaks import (
 from stackproof.checks.needs import nothing_to_check, secret_of
 from stackproof.checks.problems import Problems
 from stackproof.checks.sinks import SinkScanner
+from stackproof.checks.started import require_command_ran
 from stackproof.fakes.sentry import SentryFakeClient
 from stackproof.profile.model import RedactionSettings
 from stackproof.pytest_plugin.session import RunSession
@@ -140,6 +141,7 @@ def test_services_refuse_to_start_without_the_salt(
         finally:
             service.start(wait=True)
         evidence.add(f"{name} without the salt", {"exit_code": code, "said": output[-400:]})
+        require_command_ran(code, output, f"{name} without the salt")
         if code is None:
             problems.add(name, f"still running after {REFUSAL_WITHIN_S:.0f} s without the salt")
         elif code == 0:
