@@ -248,6 +248,7 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
 
 @pytest.mark.requirement("R-HLT-6")
 @pytest.mark.needs("health_paths")
+@pytest.mark.needs("distinct_clients")
 def test_health_needs_no_credentials_and_is_not_rate_limited(
     front_client: Callable[..., FrontClient], stack: Stack, profile: Profile, evidence: Evidence
 ) -> None:

@@ -41,6 +41,7 @@ def _hosted(host: HostAccess) -> dict[str, HostedService]:
 
 
 @pytest.mark.requirement("R-HOST-1")
+@pytest.mark.needs("host_commands")
 def test_only_ssh_and_web_ports_are_let_in_by_the_firewall(
     host: HostAccess, hardening: HostPolicy, evidence: Evidence
 ) -> None:
@@ -116,6 +117,7 @@ def test_only_ssh_and_web_ports_answer_from_outside(
 
 
 @pytest.mark.requirement("R-HOST-2")
+@pytest.mark.needs("host_commands")
 def test_fail2ban_guards_sshd_as_the_policy_says(
     host: HostAccess, hardening: HostPolicy, evidence: Evidence
 ) -> None:

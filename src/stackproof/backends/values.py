@@ -37,6 +37,8 @@ class Offer:
     no_signer: str | None = None  # the Discord key the bot trusts
     no_fault_links: str | None = None  # links through a fault proxy
     no_partitions: str | None = None  # cutting a service off the network, on this machine
+    no_distinct_clients: str | None = None  # the front telling the harness's clients apart
+    no_host_commands: str | None = None  # the host's own firewall and fail2ban, asked as root
     held_secrets: frozenset[str] | None = None  # the secrets whose values it has; None: all
 
     def holds_secret(self, name: str) -> bool:

@@ -14,8 +14,13 @@ from stackproof.backends.values import PublicFront
 from stackproof.errors import CapabilityMissingError
 from stackproof.profile.chaos import is_loopback_host
 
+MERGED_ENABLE = "a backend whose front sees the client's address (process, remote)"
 _counter = itertools.count(1)
 _lock = threading.Lock()
+
+
+def merged_clients(why: str) -> str:
+    return f"the front cannot tell the harness's clients apart: {why}"
 
 
 def own_client_address(front: PublicFront) -> str | None:
@@ -24,10 +29,7 @@ def own_client_address(front: PublicFront) -> str | None:
     client of the harness as one (`clients_merged`) cannot give a test a count of its own:
     the checks that need one skip, saying why, rather than share (and spend) one count."""
     if front.clients_merged is not None:
-        raise CapabilityMissingError(
-            f"the front cannot tell the harness's clients apart: {front.clients_merged}",
-            enable="a backend whose front sees the client's address (process, remote)",
-        )
+        raise CapabilityMissingError(merged_clients(front.clients_merged), enable=MERGED_ENABLE)
     if not is_loopback_host(front.https.host):
         return None
     with _lock:

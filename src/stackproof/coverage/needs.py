@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stackproof.backends.values import Capability, Offer
+from stackproof.checks.clients import MERGED_ENABLE, merged_clients
 from stackproof.profile import Profile
 
 Where = Literal["profile", "backend", "here"]  # what would have to change: "here" = machine
@@ -271,6 +272,16 @@ _BACKEND_NEEDS = (
         _capability(Capability.OPS, "run the stack's operations scripts"), "running ops scripts",
     ),
     Need("host", "backend", lambda s: s.offer.no_host, "a host to inspect"),
+    Need(
+        "host_commands", "backend", lambda s: s.offer.no_host_commands,
+        "the host's firewall and fail2ban (a staging host)",
+    ),
+    Need(
+        "distinct_clients", "backend",
+        lambda s: s.offer.no_distinct_clients
+        and f"{merged_clients(s.offer.no_distinct_clients)} (to enable: {MERGED_ENABLE})",
+        "a front that tells clients apart",
+    ),
     Need("signer", "backend", lambda s: s.offer.no_signer, "the Discord key the bot trusts"),
     Need(
         "fault_links", "backend",
@@ -313,6 +324,7 @@ FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
     "link_flow": ("auth", "oauth", "context_key_value"),
     "interactions_path": ("command",),
     "discord": ("signer",),
+    "client_of": ("distinct_clients",),
     "commands": ("command", "signer"),
     "ledger": ("command", "command_writes"),
     "ops_scripts": ("ops", "ops_runner"),

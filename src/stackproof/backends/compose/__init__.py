@@ -17,7 +17,8 @@ from typing import ClassVar
 import docker
 
 from stackproof.backends.base import Backend
-from stackproof.backends.compose.stack import ComposeStack
+from stackproof.backends.compose.host import NOT_THE_STACKS
+from stackproof.backends.compose.stack import USERLAND_PROXY, ComposeStack
 from stackproof.backends.values import NO_PROXY_LINKS, Offer
 from stackproof.containers import engine, images
 from stackproof.errors import BackendUnavailableError, ProfileError
@@ -121,7 +122,12 @@ class ComposeBackend(Backend):
             no_links = NO_PROXY_LINKS
         elif not links:
             no_links = "no service links to another (to enable: services.<name>.links)"
-        return Offer(ComposeStack.capabilities, no_fault_links=no_links)
+        return Offer(
+            ComposeStack.capabilities,
+            no_fault_links=no_links,
+            no_distinct_clients=USERLAND_PROXY,
+            no_host_commands=f"{NOT_THE_STACKS} (to enable: backend remote (a staging host))",
+        )
 
     @contextmanager
     def up(self, profile: Profile, run: RunContext, label: str) -> Iterator[ComposeStack]:
