@@ -4,6 +4,7 @@ says which key names a file that is not there, before anything starts."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,33 @@ def test_a_binary_named_without_a_folder_is_left_to_the_search_path(
         tmp_path, {"[faults]\n": '[faults.toxiproxy]\nbinary = "toxiproxy-server"\n\n[faults]\n'}
     )
     assert load_profile(path).faults.toxiproxy.binary == "toxiproxy-server"
+
+
+def test_the_stacks_interpreter_is_read_from_the_profiles_folder(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    """`stack.python` (a virtualenv's interpreter, say) is what {{ python }} names."""
+    folder = tmp_path / "profile"
+    (folder / "venv" / "bin").mkdir(parents=True)
+    (folder / "venv" / "bin" / "python").symlink_to(sys.executable)
+    stack = (
+        'public_host = "localhost"\n',
+        'public_host = "localhost"\npython = "venv/bin/python"\n',
+    )
+    profile = load_profile(reference_variant(folder, dict([stack])))
+    assert profile.stack.interpreter() == str(folder / "venv" / "bin" / "python")
+    assert load_profile(reference_variant(folder, {})).stack.interpreter() == sys.executable
+    assert main(["check", f"--profile={folder / 'variant.toml'}", "--backend=process"]) == 0
+
+
+def test_an_interpreter_that_is_not_there_names_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = (
+        'public_host = "localhost"\n',
+        'public_host = "localhost"\npython = "venv/bin/python"\n',
+    )
+    path = reference_variant(tmp_path, dict([stack]))
+    assert main(["check", f"--profile={path}", "--backend=process"]) == 2
+    missing = tmp_path / "venv" / "bin" / "python"
+    assert f"stack.python: {missing} is not an executable interpreter" in capsys.readouterr().err

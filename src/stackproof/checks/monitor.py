@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -52,7 +51,7 @@ class UptimeMonitor:
         self.settings = settings
         front = stack.public
         self.context = {
-            "python": sys.executable,
+            "python": stack.profile.stack.interpreter(),
             "url": readiness_url(stack, settings.service),
             # Where the front answers, which its name need not resolve to (a stack's own
             # loopback address on compose, a forwarded port): for a `--connect` option.

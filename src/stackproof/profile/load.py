@@ -51,6 +51,7 @@ def _path_keys(data: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], bool]
     """Every key whose value is a path, and whether it names a binary: a binary named
     without a folder ("toxiproxy-server") is looked up on the search path instead."""
     yield ("stack", "root"), False
+    yield ("stack", "python"), True
     yield ("policy", "tls", "ca_bundle"), False
     yield ("faults", "toxiproxy", "binary"), True
     services = data.get("services")

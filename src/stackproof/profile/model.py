@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
+import sys
 from pathlib import Path
 from typing import Literal, Self
 
@@ -203,6 +205,18 @@ class StackSettings(Strict):
     certificate_names: list[str] | None = Field(
         default=None, description="names the local certificate covers (default: public_host)"
     )
+    python: str | None = Field(
+        default=None,
+        description="the interpreter {{ python }} names for the stack's services and monitor "
+        "(its virtualenv's bin/python, relative to the profile's folder, or a name on PATH); "
+        "default: the one stackproof runs on",
+    )
+
+    def interpreter(self) -> str:
+        """What {{ python }} is: `python`, found, or stackproof's own interpreter."""
+        if self.python is None:
+            return sys.executable
+        return shutil.which(self.python) or self.python
 
 
 # --- policy: the values of the requirements --------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +123,12 @@ class ProcessBackend(Backend):
                 raise ProfileError(
                     f"services.{name}.process.config: an nginx service needs a config template"
                 )
+        python = profile.stack.interpreter()
+        if not (Path(python).is_file() and os.access(python, os.X_OK)):
+            raise ProfileError(
+                f"stack.python: {profile.stack.python} is not an executable interpreter "
+                "(a virtualenv's bin/python, relative to the profile's folder, or a name on PATH)"
+            )
         check_placeholders(profile, profile.stack.root)
         locate_binaries(profile)
         if profile.faults.proxy_links and profile.faults.toxiproxy.binary is not None:

@@ -29,11 +29,12 @@ def shared_placeholders(
     discord_public_key: str,
     secrets: Mapping[str, str],
     ops: Mapping[str, str] | None = None,
+    python: str = sys.executable,
 ) -> dict[str, Any]:
     """Placeholders every service of a stack sees (`ops`: the stack's ops folder, see ops.py)."""
     assert front.http is not None  # the process backend always runs plain HTTP beside HTTPS
     return {
-        "python": sys.executable,
+        "python": python,
         "run_id": run_id,
         "public": {
             "host": front.host,

@@ -569,6 +569,7 @@ class ProcessStack(Stack):
             discord_public_key=self.discord.public_key_hex,
             secrets=self.secret_values,
             ops=self._ops.placeholders() if self._ops else None,
+            python=self.profile.stack.interpreter(),
         )
 
     def _resolve_links(self, name: str) -> None:
