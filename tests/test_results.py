@@ -96,6 +96,41 @@ def test_a_figure_knows_whether_it_meets_its_objective() -> None:
         Figure("x", 1.0, "s", 2.0)
 
 
+def test_a_figure_tells_its_margin_and_the_share_of_its_objective_it_uses() -> None:
+    assert Figure("detect", 1.25, "s", 5.0, "<=").margin == 3.75
+    assert Figure("detect", 1.25, "s", 5.0, "<=").share_of_objective == 0.25
+    assert Figure("days", 7.0, "days", 14.0, ">=").margin == -7.0
+    assert Figure("days", 7.0, "days", 14.0, ">=").share_of_objective == 2.0  # missed
+    assert Figure("rate", 3.0, "MB/s").margin is None
+
+
+def test_figures_are_grouped_by_requirement_and_only_objectives_are_charted(
+    tmp_path: Path,
+) -> None:
+    long_name = "readiness_detects_latency_on_bot_postgres_after_removal_s"
+    tests = [
+        TestResult("health/test_h.py::test_a", ("R-HLT-3",), "pass", 0.5, None, (), (
+            Figure(long_name, 0.4, "s", 5.0, "<=", "health/test_h.py::test_a"),
+            Figure("restarts_seen", 0.0, "restarts", None, None, "health/test_h.py::test_a"),
+        )),
+        TestResult("backup/test_b.py::test_b", ("R-BAK-4",), "fail", 0.5, "slow", (), (
+            Figure("rto_p95_s", 2400.0, "s", 1800.0, "<=", "backup/test_b.py::test_b"),
+        )),
+    ]  # fmt: skip
+    write_reports(build_results(RUN, tests, catalog()), tests, tmp_path / "r", SecretRegistry())
+    html = (tmp_path / "r" / "report.html").read_text("utf-8")
+    section = html.split("<h2>Figures</h2>")[1].split("<h2>")[0]
+    table = section.split('<table class="figures">')[1]
+    assert table.index("R-HLT-3") < table.index(long_name) < table.index("R-BAK-4")
+    assert "+4.6 s" in table  # the margin of a met objective
+    assert "-600 s" in table  # and of a missed one
+    chart = section.split("<svg")[1].split("</svg>")[0]
+    assert long_name in chart  # whole: the label column is as wide as the longest label
+    assert "restarts_seen" not in chart  # no objective: nothing to compare it with
+    assert "133 %" in chart
+    assert "8 %" in chart
+
+
 def test_reports_are_written_scrubbed_and_linked(tmp_path: Path) -> None:
     secrets = SecretRegistry()
     password = secrets.generate("postgres.password")

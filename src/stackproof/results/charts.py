@@ -9,40 +9,47 @@ from html import escape
 from stackproof.results.model import Figure, Timeline
 
 ROW_H = 22
-LABEL_W = 300
+LABEL_W = 300  # the timelines' label column
 BAR_W = 360
 COLOURS = {True: "#2e7d32", False: "#c62828", None: "#607d8b"}
 
 
-def figure_bars(figures: Sequence[Figure]) -> str:
-    """One bar per figure, its objective drawn as a line; red where the objective is missed."""
-    if not figures:
+def _label_width(labels: Sequence[str]) -> int:
+    """Room for the longest label (about 7 px a character at 12 px), so none is cut off."""
+    return min(max((len(label) for label in labels), default=10) * 7 + 12, 640)
+
+
+def objective_shares(figures: Sequence[Figure]) -> str:
+    """Only what compares: each figure held to an objective, as the share of that objective
+    it uses (the limit at 100 %, whatever the unit), grouped by requirement in `figures`'
+    order; a figure without an objective has nothing to be compared with and is left out."""
+    held = [f for f in figures if f.share_of_objective is not None]
+    if not held:
         return ""
-    scale = max(max(f.value, f.objective or 0.0) for f in figures) * 1.1 or 1.0
-    height = ROW_H * len(figures) + 10
+    labels = [f"{f.name} ({f.value:.3g} {f.unit} of {f.objective:g})" for f in held]
+    label_w = _label_width(labels)
+    top = max(1.2, min(3.0, max(f.share_of_objective or 0.0 for f in held) * 1.05))
     rows = []
-    for index, figure in enumerate(figures):
-        y = index * ROW_H + 5
-        width = max(1.0, BAR_W * figure.value / scale)
+    for index, (figure, label) in enumerate(zip(held, labels, strict=True)):
+        y = index * ROW_H + 20
+        share = min(figure.share_of_objective or 0.0, top)
+        width = max(1.0, BAR_W * share / top)
         colour = COLOURS[figure.meets_objective]
-        label = escape(
-            f"{figure.name} ({figure.test.rpartition('::')[2]})" if figure.test else figure.name
-        )
         rows.append(
-            f'<text x="{LABEL_W - 6}" y="{y + 14}" text-anchor="end">{label}</text>'
-            f'<rect x="{LABEL_W}" y="{y + 3}" width="{width:.1f}" height="{ROW_H - 8}" '
-            f'fill="{colour}"/>'
-            f'<text x="{LABEL_W + width + 4:.1f}" y="{y + 14}">'
-            f"{figure.value:.3g} {escape(figure.unit)}</text>"
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="{ROW_H - 8}" '
+            f'fill="{colour}"><title>{escape(figure.test)}</title></rect>'
+            f'<text x="{label_w + width + 4:.1f}" y="{y + 14}">'
+            f"{100 * (figure.share_of_objective or 0.0):.0f} %</text>"
         )
-        if figure.objective is not None:
-            x = LABEL_W + BAR_W * figure.objective / scale
-            rows.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 1}" y2="{y + ROW_H - 3}" '
-                f'stroke="#000" stroke-dasharray="3,2"><title>objective {figure.comparison} '
-                f"{figure.objective:g} {escape(figure.unit)}</title></line>"
-            )
-    total_w = LABEL_W + BAR_W + 120
+    limit = label_w + BAR_W / top
+    height = ROW_H * len(held) + 26
+    rows.append(
+        f'<line x1="{limit:.1f}" x2="{limit:.1f}" y1="16" y2="{height - 4}" stroke="#000" '
+        f'stroke-dasharray="3,2"/><text x="{limit:.1f}" y="12" text-anchor="middle">'
+        "objective (100 %)</text>"
+    )
+    total_w = label_w + BAR_W + 60
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height}" '
         f'font-family="sans-serif" font-size="12" role="img">{"".join(rows)}</svg>'

@@ -55,6 +55,24 @@ class Figure:
             return self.value <= self.objective
         return self.value >= self.objective
 
+    @property
+    def margin(self) -> float | None:
+        """How far inside its objective the value is, in its unit (negative: missed)."""
+        if self.objective is None:
+            return None
+        if self.comparison == "<=":
+            return self.objective - self.value
+        return self.value - self.objective
+
+    @property
+    def share_of_objective(self) -> float | None:
+        """What share of its objective the value uses: 1.0 is the limit, above it missed."""
+        if self.objective is None:
+            return None
+        if self.comparison == "<=":
+            return self.value / self.objective if self.objective else float("inf")
+        return self.objective / self.value if self.value else float("inf")
+
 
 @dataclass(frozen=True, slots=True)
 class Timeline:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from stackproof.results.charts import figure_bars, timeline_chart
+from stackproof.results.charts import objective_shares, timeline_chart
 from stackproof.results.drill_charts import chart_from_payload
 from stackproof.results.junit import junit_xml
 from stackproof.results.model import Results, TestResult
@@ -70,7 +70,8 @@ def render_html(results: Results) -> str:
         policy_changes=[p for p in results.policy if p.direction != "same"],
         policy=results.policy,
         figures=figures,
-        chart=figure_bars([f for _, f in figures]),
+        figures_by_requirement=[(r, r.figures) for r in results.requirements if r.figures],
+        chart=objective_shares([f for _, f in figures]),
         drill_charts=[
             (r, svg)
             for r in results.requirements
