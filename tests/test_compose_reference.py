@@ -46,6 +46,11 @@ def test_the_reference_stack_passes_on_compose(tmp_path: Path) -> None:
     assert {i: v for i, v in covered.items() if v != "pass"} == {}, run.output[-4000:]
     assert set(REQUIREMENTS) <= set(covered)
     assert run.results["run"]["backend"] == "compose"
+    selected = [f"--requirement={r}" for r in REQUIREMENTS]
+    found = plan_disagreements(
+        run, f"--profile={REFERENCE}", "--backend=compose", *selected, runtime=frozenset()
+    )
+    assert found == []
 
 
 def test_the_quotes_example_runs_its_suites_on_compose(tmp_path: Path) -> None:

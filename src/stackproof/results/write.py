@@ -17,7 +17,7 @@ import jinja2
 from stackproof.results.charts import objective_shares, timeline_chart
 from stackproof.results.drill_charts import chart_from_payload
 from stackproof.results.junit import junit_xml
-from stackproof.results.model import Results, TestResult
+from stackproof.results.model import RequirementResult, Results, TestResult
 from stackproof.run import SecretRegistry
 
 RESULTS_FILE = "results.json"
@@ -56,6 +56,19 @@ def headline(results: Results) -> str:
     return f"PASS — every covered requirement holds ({scope})"
 
 
+def _untested_rows(results: Results) -> list[tuple[RequirementResult, str, str, list[str]]]:
+    """One row per requirement and reason a test of it did not run: (requirement, why, what
+    would enable it, the tests' names), so a reason many tests share is read once."""
+    rows = []
+    for requirement in results.requirements:
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for untested in requirement.untested:
+            key = (untested.why, untested.enable or "")
+            grouped.setdefault(key, []).append(untested.nodeid)
+        rows += [(requirement, why, enable, tests) for (why, enable), tests in grouped.items()]
+    return rows
+
+
 def render_html(results: Results) -> str:
     figures = [(r, f) for r in results.requirements for f in r.figures]
     # A test naming several requirements files its timelines under each: draw them once.
@@ -66,7 +79,7 @@ def render_html(results: Results) -> str:
         summary=results.summary(),
         requirements=results.requirements,
         failed=[r for r in results.requirements if r.verdict in ("fail", "error", "waived")],
-        untested=[r for r in results.requirements if r.untested],
+        untested=_untested_rows(results),
         policy_changes=[p for p in results.policy if p.direction != "same"],
         policy=results.policy,
         figures=figures,
