@@ -1,7 +1,7 @@
 """SQL migrations, one schema per service: `NNNN_name.sql` files applied in order, once.
 
-Run as `python -m refstack.common.migrations <schema> <folder>` before the service starts;
-readiness compares what is applied with the files present.
+Run as `python -m refstack.common.migrations <schema> <folder> [...]` before the services
+start; readiness compares what is applied with the files present.
 """
 
 from __future__ import annotations
@@ -59,20 +59,24 @@ def apply(database_url: str, schema: str, folder: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m refstack.common.migrations <schema> <folder>", file=sys.stderr)
+    if not argv or len(argv) % 2:
+        print(
+            "usage: python -m refstack.common.migrations <schema> <folder> [<schema> <folder> ...]",
+            file=sys.stderr,
+        )
         return 2
-    schema, folder = argv[0], Path(argv[1])
-    try:
-        applied_now = apply(required("DATABASE_URL"), schema, folder)
-    except SettingsError as error:
-        print(f"migrations: {error}", file=sys.stderr)
-        return 1
-    except psycopg.Error as error:
-        # The class only: psycopg messages can quote the connection target.
-        print(f"migrations: {schema}: database error ({type(error).__name__})", file=sys.stderr)
-        return 1
-    print(f"migrations: {schema}: applied {', '.join(applied_now) or 'nothing new'}")
+    # Several schemas in one run: one interpreter start, not one per service.
+    for schema, folder in zip(argv[::2], map(Path, argv[1::2]), strict=True):
+        try:
+            applied_now = apply(required("DATABASE_URL"), schema, folder)
+        except SettingsError as error:
+            print(f"migrations: {error}", file=sys.stderr)
+            return 1
+        except psycopg.Error as error:
+            # The class only: psycopg messages can quote the connection target.
+            print(f"migrations: {schema}: database error ({type(error).__name__})", file=sys.stderr)
+            return 1
+        print(f"migrations: {schema}: applied {', '.join(applied_now) or 'nothing new'}")
     return 0
 
 

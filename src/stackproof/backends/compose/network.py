@@ -3,7 +3,10 @@
 The server is `stackproof/toxiproxy` (stackproof's built-in server as an image) or, where the
 profile names one (`compose.toxiproxy_image`), a real Toxiproxy image. It joins the project's
 network; its API is published on 127.0.0.1 only, for the harness. Every link of the profile
-gets a proxy there, before any source starts, routed one of two ways (`compose.routing`):
+gets a proxy there, before any source starts (the built-in server reads them from a config
+file as it starts, so the whole project comes up in one `compose up`; a named image gets
+them through its API before the sources are started), routed one of two ways
+(`compose.routing`):
 
 - `env`: each link has a proxy of its own, listening on a port of the proxy container
   (`spf-toxiproxy:20000`, ...); the source is handed that address through the override's
@@ -124,22 +127,45 @@ class ContainerFaultNetwork:
             raise KeyError(f"no link {name!r} runs through the fault proxy (links: {known})")
         return found
 
+    def proxy_documents(self) -> list[dict[str, object]]:
+        """Every proxy of the plan as `POST /populate` (and `-config`) take them."""
+        made: dict[str, dict[str, object]] = {}
+        for link in self.plan.links.values():
+            # alias routing: one proxy per target, however many links share it
+            made.setdefault(
+                link.proxy,
+                {
+                    "name": link.proxy,
+                    "listen": f"0.0.0.0:{link.listen.port}",
+                    "upstream": link.upstream.address,
+                    "enabled": True,
+                },
+            )
+        return list(made.values())
+
     def create_proxies(self) -> None:
         """Every proxy of the plan, on the server (which must answer)."""
-        self._client = ToxiproxyClient(self.url)
-        made: set[str] = set()
-        for link in self.plan.links.values():
-            if link.proxy in made:
-                continue  # alias routing: one proxy per target
-            listen = f"0.0.0.0:{link.listen.port}"
-            try:
-                self._client.create_proxy(link.proxy, link.upstream.address, listen=listen)
-            except ToxiproxyError as error:
-                raise ServiceStartError(
-                    f"fault proxy for link {link.name}: the server at {self.url} refused it "
-                    f"({error})"
-                ) from None
-            made.add(link.proxy)
+        try:
+            self._api().populate(self.proxy_documents())
+        except ToxiproxyError as error:
+            raise ServiceStartError(
+                f"fault proxy: the server at {self.url} refused the stack's proxies ({error})"
+            ) from None
+
+    def check_proxies(self) -> None:
+        """The server made every proxy of the plan from its `-config` file."""
+        found = self._api().proxies()
+        missing = sorted(str(p["name"]) for p in self.proxy_documents() if p["name"] not in found)
+        if missing:
+            raise ServiceStartError(
+                f"fault proxy: the server at {self.url} has no proxy {', '.join(missing)} "
+                "although its config file names them: see its log"
+            )
+
+    def _api(self) -> ToxiproxyClient:
+        if self._client is None:
+            self._client = ToxiproxyClient(self.url)
+        return self._client
 
     def close(self) -> None:
         if self._client is not None:

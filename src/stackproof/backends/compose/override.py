@@ -29,6 +29,7 @@ from stackproof.containers import labels
 
 STACK_LABEL = "org.stackproof.stack"
 RUN_CA_MOUNT = "/run/stackproof/tls"
+PROXY_CONFIG_MOUNT = "/run/stackproof/toxiproxy.json"
 LOOPBACK = "127.0.0.1"
 HARDENED = {
     "restart": "unless-stopped",
@@ -46,6 +47,9 @@ class OverridePlan:
     proxy: ProxyPlan | None = None
     proxy_image: str | None = None
     proxy_api_port: int | None = None
+    # The proxies as a `-config` file the built-in server reads at start (None: a named
+    # image, which gets them through its API)
+    proxy_config: Path | None = None
     environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     run_ca: Mapping[str, Path] = field(default_factory=dict)  # service -> folder to mount
     build_contexts: Mapping[str, Path] = field(default_factory=dict)  # service -> its context
@@ -106,7 +110,7 @@ def build_override(config: Mapping[str, Any], plan: OverridePlan) -> dict[str, A
 def _proxy_service(plan: OverridePlan) -> dict[str, Any]:
     assert plan.proxy_image is not None
     assert plan.proxy_api_port is not None
-    return {
+    service: dict[str, Any] = {
         "image": plan.proxy_image,
         "pull_policy": "never",  # nothing is pulled here: the image is built or named
         "labels": plan.labels,
@@ -121,6 +125,14 @@ def _proxy_service(plan: OverridePlan) -> dict[str, Any]:
         "networks": {"default": {}},
         **HARDENED,
     }
+    if plan.proxy_config is not None:
+        # The image's entrypoint is the server; these are only its arguments.
+        service["command"] = ["--config", PROXY_CONFIG_MOUNT]
+        service["volumes"] = [
+            {"type": "bind", "source": str(plan.proxy_config), "target": PROXY_CONFIG_MOUNT,
+             "read_only": True}
+        ]  # fmt: skip
+    return service
 
 
 def _take_over_aliases(

@@ -16,6 +16,7 @@ whatever still carries the stack's label. What a killed harness leaves, its watc
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -123,6 +124,7 @@ class ComposeStack(Stack):
         client: docker.DockerClient,
         images: Mapping[str, str],
         proxy_image: str | None,
+        proxy_reads_config: bool = False,
         avoid: Sequence[int] = (),
     ) -> None:
         super().__init__(profile, run, label)
@@ -130,6 +132,9 @@ class ComposeStack(Stack):
         self.client = client
         self.images = dict(images)
         self.proxy_image = proxy_image
+        # The built-in server takes its proxies from a file as it starts; a named image
+        # (whose command line is its own) through its API, before the sources start.
+        self.proxy_reads_config = proxy_reads_config
         self.ports = PortAllocator(f"{run.run_id}/{label}", avoid=avoid)
         self.project = ComposeProject(
             tuple(compose),
@@ -619,6 +624,7 @@ class ComposeStack(Stack):
                 proxy=plan,
                 proxy_image=self.proxy_image,
                 proxy_api_port=self._api_port,
+                proxy_config=self._write_proxy_config(),
                 environment=self._environment(plan),
                 run_ca=run_ca,
                 build_contexts=build_contexts,
@@ -626,6 +632,15 @@ class ComposeStack(Stack):
         )
         path = self._temp / "stackproof.override.yml"
         path.write_text(dumps(document) + "\n", "utf-8")
+        return path
+
+    def _write_proxy_config(self) -> Path | None:
+        if self.network is None or not self.proxy_reads_config:
+            return None
+        assert self._temp is not None
+        path = self._temp / "toxiproxy.json"
+        path.write_text(json.dumps(self.network.proxy_documents(), indent=2) + "\n", "utf-8")
+        path.chmod(0o644)  # read by the proxy's own user in its container
         return path
 
     def _context_with_wheels(self, name: str) -> Path:
@@ -680,10 +695,10 @@ class ComposeStack(Stack):
     def _up(self, plan: ProxyPlan | None) -> None:
         timeout = self.settings.up_timeout_s
         try:
-            if plan is not None and self.network is not None:
-                # The proxy, and beside it whatever needs no proxied link (databases, say):
-                # the proxy's API answering is its proof, polled here, not at its health
-                # interval; the rest start once every proxy is there.
+            if plan is not None and self.network is not None and not self.proxy_reads_config:
+                # A named proxy image: it, and beside it whatever needs no proxied link
+                # (databases, say), first; its API answering is its proof, polled here, not
+                # at its health interval; the rest start once every proxy is there.
                 first = [PROXY_SERVICE, *self._needing_no_proxy(plan)]
                 self.project.run("up", "--detach", *first, timeout_s=timeout)
                 self._await_proxy_api()
@@ -693,6 +708,9 @@ class ComposeStack(Stack):
             # check timing out on a busy host reports; the proof below waits to a deadline
             # (and Compose still holds each service back until its `depends_on` hold).
             self.project.run("up", "--detach", timeout_s=timeout + 60)
+            if plan is not None and self.network is not None and self.proxy_reads_config:
+                self._await_proxy_api()
+                self.network.check_proxies()
         except ComposeCommandError as error:
             raise self._why_up_failed(error) from None
 
