@@ -14,11 +14,12 @@ import pytest
 from support import REFERENCE
 
 from stackproof.backends.compose.events import bring_up_events
-from stackproof.backends.compose.network import Link, plan_proxies
+from stackproof.backends.compose.network import ContainerFaultNetwork, Link, plan_proxies
 from stackproof.backends.compose.oneoff import changed_command
 from stackproof.backends.compose.override import OverridePlan, build_override
 from stackproof.backends.compose.project import project_name
 from stackproof.backends.compose.yamldoc import dumps, override, reset
+from stackproof.backends.values import Endpoint
 from stackproof.drills.startorder import start_order_problems
 from stackproof.errors import ProfileError
 from stackproof.profile import load_profile
@@ -96,6 +97,32 @@ def test_alias_routing_takes_over_the_targets_names() -> None:
     # app is a target and a source: on its own network the proxy answers for what app reaches
     assert proxy["spf-up-app"] == {"aliases": ["db"]}
     assert document["services"]["spf-toxiproxy"]["ports"][0]["host_ip"] == "127.0.0.1"
+
+
+def test_the_built_in_proxy_reads_every_proxy_from_its_config_file(tmp_path: Path) -> None:
+    """One proxy per target in alias routing, each as `POST /populate` takes it; the file is
+    mounted read-only and named as the server's only extra argument."""
+    plan = plan_proxies([Link("app", "db", 5432), Link("web", "db", 5432)], "alias")
+    network = ContainerFaultNetwork(plan, Endpoint("127.0.0.1", 30003), {})
+    assert network.proxy_documents() == [
+        {"name": "db", "listen": "0.0.0.0:5432", "upstream": "spf-upstream-db:5432",
+         "enabled": True}
+    ]  # fmt: skip
+    config = tmp_path / "toxiproxy.json"
+    named = build_override(
+        CONFIG, _plan(proxy=plan, proxy_image="toxiproxy:real", proxy_api_port=30003)
+    )["services"]["spf-toxiproxy"]
+    assert "command" not in named  # a named image keeps its own command line
+    built = build_override(
+        CONFIG,
+        _plan(proxy=plan, proxy_image="stackproof/toxiproxy:x", proxy_api_port=30003,
+              proxy_config=config),
+    )["services"]["spf-toxiproxy"]  # fmt: skip
+    assert built["command"] == ["--config", "/run/stackproof/toxiproxy.json"]
+    assert built["volumes"] == [
+        {"type": "bind", "source": str(config), "target": "/run/stackproof/toxiproxy.json",
+         "read_only": True}
+    ]  # fmt: skip
 
 
 def test_alias_routing_refuses_two_targets_on_one_port() -> None:
