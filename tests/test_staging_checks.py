@@ -71,6 +71,8 @@ def remote_profile(tmp_path: Path, extra: str = "", public_host: bool = True) ->
         ('[remote.secrets]\nnot_a_secret = { env = "X" }\n', "is not one of secrets"),
         ('[remote.secrets]\nauth_api_key = { env = "X", file = "y" }\n', "exactly one of"),
         ("[remote.hardening]\nopen_ports = [22, 70000]\n", "not TCP ports"),
+        ('[remote.services.bot]\nsystemd = "bot.service"\nlisten = "8002"\n', "listen"),
+        ('[remote.services.bot]\nsystemd = "b.service"\nwipe = ["w"]\n', "needs `control"),
     ],
 )
 def test_a_wrong_remote_section_is_refused_with_the_key(

@@ -78,6 +78,15 @@ class ServiceRuntime(_Strict):
         default=None,
         description="a database's administrator DSN as the host reaches it: one of `secrets`",
     )
+    listen: str | None = Field(
+        default=None,
+        pattern=r"^[^\s:/]+:[0-9]{1,5}$",
+        description=(
+            "where its HTTP interface listens as the host reaches it (`127.0.0.1:8002`): the "
+            "harness reaches it through a forward of the SSH connection (the drills' canary "
+            "and readiness), where `services.<name>.remote.url` gives no direct URL"
+        ),
+    )
     wipe: list[str] | None = Field(
         default=None,
         min_length=1,
