@@ -661,6 +661,7 @@ OPS_TABLES = """
 [ops]
 backup = ["{{ python }}", "ops/backup.py"]
 retention = ["{{ python }}", "ops/retention.py"]
+restore = ["{{ python }}", "ops/restore.py"]
 
 [remote.ops]
 cwd = "/opt/refstack/app"
@@ -678,9 +679,22 @@ LOCAL_DATABASE_TABLES = """
 systemd = "refstack-postgres.service"
 control = true
 admin_secret = "admin_dsn"
+wipe = ["sudo", "-n", "/usr/local/sbin/refstack-pg-wipe"]
 
 [remote.secrets.admin_dsn]
 file = "{admin}"
+
+[remote.secrets.canary_token]
+file = "{canary}"
+
+# The restore drills' canary: rows written through the bot, read back after a restore.
+[canary]
+service = "bot"
+write_path = "/canary"
+read_path = "/canary/latest"
+table = "bot.drill_canary"
+key = "seq"
+token_secret = "canary_token"
 """
 REQUIREMENTS = ("R-HOST-1", "R-HOST-2", "R-HOST-3", "R-HOST-4", "R-HOST-5", "R-HOST-6", "R-TLS-8")
 
@@ -797,10 +811,12 @@ discord_key_secret = "discord_signing_key"
 [remote.services.auth]
 systemd = "refstack-auth.service"
 env_file = "/opt/refstack/env/auth.env"
+listen = "127.0.0.1:8001"
 
 [remote.services.bot]
 systemd = "refstack-bot.service"
 env_file = "/opt/refstack/env/bot.env"
+listen = "127.0.0.1:8002"
 
 [remote.services.anilist]
 systemd = "refstack-anilist.service"
@@ -825,9 +841,12 @@ discord_signing_key = {{ file = "{signing_key}" }}
         admin.write_text(f"postgresql://postgres:{password}@127.0.0.1:5432/stack\n", "utf-8")
         text = text.replace(
             'secrets = ["auth_api_key", "discord_signing_key"]',
-            'secrets = ["auth_api_key", "discord_signing_key", "admin_dsn"]',
+            'secrets = ["auth_api_key", "discord_signing_key", "admin_dsn", "canary_token"]',
         )
-        text += LOCAL_DATABASE_TABLES.format(admin=admin)
+        canary = folder / "canary_token"
+        canary.touch(mode=0o600)
+        canary.write_text(site.network.stack_secrets["canary_token"] + "\n", "utf-8")
+        text += LOCAL_DATABASE_TABLES.format(admin=admin, canary=canary)
     path = folder / "staging.toml"
     path.write_text(text, "utf-8")
     return path

@@ -18,14 +18,20 @@ from stackproof.backends.hosts import CommandRun
 from stackproof.backends.remote.front import planned_front
 from stackproof.backends.remote.runtimes import parse_env_file, process_tree, secret_values
 from stackproof.backends.remote.secrets import read_secrets
+from stackproof.backends.remote.services import RemoteService
 from stackproof.backends.remote.ssh import SshConnector, SshTarget, UnknownHostKeyError
 from stackproof.backends.values import Endpoint
 from stackproof.checks.containers import ContainerPolicy, container_problems, docker_size
 from stackproof.checks.dbtls import database_links, parse_link, postgres_wire
 from stackproof.checks.host import firewall, parse_listener, read_iptables, read_nftables, read_ufw
-from stackproof.errors import BackendUnavailableError, PreconditionError, ProfileError
+from stackproof.errors import (
+    BackendUnavailableError,
+    CapabilityMissingError,
+    PreconditionError,
+    ProfileError,
+)
 from stackproof.profile import load_profile
-from stackproof.profile.remote import SecretSource
+from stackproof.profile.remote import SecretSource, ServiceRuntime
 
 REMOTE = """
 [remote]
@@ -65,6 +71,8 @@ def remote_profile(tmp_path: Path, extra: str = "", public_host: bool = True) ->
         ('[remote.secrets]\nnot_a_secret = { env = "X" }\n', "is not one of secrets"),
         ('[remote.secrets]\nauth_api_key = { env = "X", file = "y" }\n', "exactly one of"),
         ("[remote.hardening]\nopen_ports = [22, 70000]\n", "not TCP ports"),
+        ('[remote.services.bot]\nsystemd = "bot.service"\nlisten = "8002"\n', "listen"),
+        ('[remote.services.bot]\nsystemd = "b.service"\nwipe = ["w"]\n', "needs `control"),
     ],
 )
 def test_a_wrong_remote_section_is_refused_with_the_key(
@@ -483,3 +491,58 @@ def test_staging_with_the_flag_lets_destructive_checks_try(tmp_path: Path) -> No
     tests = [t for r in run.results["requirements"] if r["id"] == "R-HLT-3" for t in r["tests"]]
     assert tests
     assert not any("destructive" in (t["message"] or "") for t in tests if t["outcome"] == "skip")
+
+
+# --- destroying a service's state on the host (the restore drills' lost disk) -------------
+
+
+class RecordingRuntime:
+    """A `Runtime` double: records control actions and host commands, running until killed."""
+
+    def __init__(self, settings: ServiceRuntime, wipe_status: int = 0) -> None:
+        self.name, self.settings, self.actions = "postgres", settings, []
+        self.host = self
+        self.target = SshTarget("deploy", "staging.example.org", 22, Path("kh"), None, 5.0)
+        self._running, self._wipe_status = True, wipe_status
+
+    def control(self, action: str) -> None:
+        self.actions.append(action)
+        if action in ("kill", "stop"):
+            self._running = False
+
+    def identity(self) -> str | None:
+        return "postgres.service:7@1" if self._running else None
+
+    def run(self, command: str) -> CommandRun:
+        self.actions.append(command)
+        return ran(self._wipe_status, stderr="" if self._wipe_status == 0 else "no such dir")
+
+
+def _service(runtime: RecordingRuntime) -> RemoteService:
+    return RemoteService("postgres", "postgres", None, runtime)  # type: ignore[arg-type]
+
+
+def test_destroy_kills_keeps_down_then_runs_the_hosts_wipe() -> None:
+    settings = ServiceRuntime(systemd="pg.service", control=True, wipe=["sudo", "-n", "wipe-pg"])
+    runtime = RecordingRuntime(settings)
+    _service(runtime).destroy()
+    assert runtime.actions == ["kill", "stop", "sudo -n wipe-pg"]
+
+
+def test_destroy_without_a_wipe_command_skips_naming_the_key() -> None:
+    runtime = RecordingRuntime(ServiceRuntime(systemd="pg.service", control=True))
+    with pytest.raises(CapabilityMissingError) as caught:
+        _service(runtime).destroy()
+    assert "remote.services.postgres.wipe" in caught.value.reason()
+    assert runtime.actions == []  # nothing was killed that could not be wiped
+
+
+def test_a_wipe_that_fails_is_an_error_not_a_finding() -> None:
+    settings = ServiceRuntime(systemd="pg.service", control=True, wipe=["wipe-pg"])
+    with pytest.raises(PreconditionError, match=r"remote\.services\.postgres\.wipe"):
+        _service(RecordingRuntime(settings, wipe_status=1)).destroy()
+
+
+def test_a_wipe_needs_control() -> None:
+    with pytest.raises(ValueError, match="needs `control = true`"):
+        ServiceRuntime(systemd="pg.service", wipe=["wipe-pg"])

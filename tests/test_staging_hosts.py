@@ -137,9 +137,14 @@ class MutantRun:
 
 def _run_mutant(network: Network, mutant: HostMutant, folder: Path) -> MutantRun:
     name = mutant.name.removeprefix("host-")[:20]
+    # A drill mutant (the app host's own database, to destroy and restore) runs the drills
+    # it breaks, as the staging drills run: --allow-destructive.
+    drills = bool(mutant.host.get("local_database"))
+    selected = _selected(*mutant.expects) if drills else _selected(*REQUIREMENTS)
+    flags = ["--allow-destructive"] if drills else []
     with app_host(network, name, mutant.host) as site:
-        profile = staging_profile(site, folder / "profile")
-        run = run_suites(folder / "reports", f"--profile={profile}", *_selected(*REQUIREMENTS),
+        profile = staging_profile(site, folder / "profile", local_database=drills)
+        run = run_suites(folder / "reports", f"--profile={profile}", *selected, *flags,
                          run_id=mutant.name)  # fmt: skip
     return MutantRun(mutant, run)
 
@@ -337,9 +342,10 @@ def test_the_backup_drills_run_on_staging_with_the_hosts_own_scripts(
     network: Network, tmp_path: Path
 ) -> None:
     """environment = "staging" and --allow-destructive: the backup suite, destructive drills
-    included, runs the host's own backup and retention scripts over SSH against the app
-    host's own PostgreSQL (its administrator reached through the SSH connection)."""
-    drilled = ("R-BAK-1", "R-BAK-2", "R-SEC-1")
+    included, runs the host's own backup, retention and restore scripts over SSH against the
+    app host's own PostgreSQL (its administrator reached through the SSH connection; its
+    disk lost through the host's own wipe command)."""
+    drilled = ("R-BAK-1", "R-BAK-2", "R-BAK-3", "R-BAK-4", "R-BAK-5", "R-SEC-1")
     with app_host(network, "drills", {"local_database": True}) as site:
         profile = staging_profile(site, tmp_path / "profile", local_database=True)
         run = run_suites(tmp_path / "reports", f"--profile={profile}", "--allow-destructive",

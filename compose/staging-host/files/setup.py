@@ -23,6 +23,16 @@ from pathlib import Path
 from typing import Any
 
 PG_DATA = Path("/var/lib/staging-pg")
+PG_EMPTY = Path("/var/lib/staging-pg.empty")
+VENV_PYTHON = "/opt/refstack/venv/bin/python"
+PG_WIPE = f"""#!/bin/sh
+# The app host's database disk lost and provisioned again: the data replaced by the empty
+# cluster of the host's setup. Only while the server is down.
+set -eu
+! systemctl is-active -q refstack-postgres.service || {{ echo "the server runs" >&2; exit 2; }}
+rm -rf {PG_DATA}
+cp -a {PG_EMPTY} {PG_DATA}
+"""
 SOCKETS = Path("/var/run/postgresql")  # made by Debian's postgresql-common, owned by postgres
 TLS_DIR = Path("/etc/refstack/tls")
 ENV_DIR = Path("/opt/refstack/env")
@@ -198,6 +208,7 @@ esac
 
 def ops(settings: dict[str, Any]) -> None:
     """The stack's ops folder as an operator sets it up: config (0600), backups (0700), svc."""
+    variant = settings.get("variant", {})
     folder = Path("/opt/refstack/ops")
     for path in (folder, folder / "backups", folder / "events"):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -216,11 +227,39 @@ bin_dir = "{bin_dir}"
 [backup]
 dir = "{folder}/backups"
 retention_days = 7
+
+[restore]
+jobs = "auto"
+services = ["auth", "bot"]
+ready_timeout_s = 60
+
+[[restore.migrate]]
+cwd = "/opt/refstack/app"
+schema = "auth"
+folder = "refstack/auth/migrations"
+argv = ["{VENV_PYTHON}", "-m", "refstack.common.migrations", "auth", "refstack/auth/migrations"]
+
+[[restore.migrate]]
+cwd = "/opt/refstack/app"
+schema = "bot"
+folder = "refstack/bot/migrations"
+argv = ["{VENV_PYTHON}", "-m", "refstack.common.migrations", "bot", "refstack/bot/migrations"]
+
+[restore.ready]
+auth = "http://127.0.0.1:8001/readyz"
+bot = "http://127.0.0.1:8002/readyz"
 """,
         0o600,
         "deploy",
     )
-    write(folder / "svc", SERVICE_CONTROL, 0o755, "deploy")
+    control = SERVICE_CONTROL
+    if variant.get("svc_never_starts_apps"):  # the host mutant: services left stopped
+        control = control.replace(
+            "  *) exec sudo",
+            '  start) [ "$*" = refstack-postgres.service ] || exit 0\n'
+            '         exec sudo -n systemctl start "$@" ;;\n  *) exec sudo',
+        )
+    write(folder / "svc", control, 0o755, "deploy")
 
 
 def app(seed: Path, settings: dict[str, Any]) -> None:
@@ -240,6 +279,12 @@ def app(seed: Path, settings: dict[str, Any]) -> None:
         (wants / "refstack-postgres.service").symlink_to(
             "/etc/systemd/system/refstack-postgres.service"
         )
+        # The empty cluster the host's provisioning made: `refstack-pg-wipe` puts it back
+        # in place of the data (a lost disk, provisioned again) for the restore drills.
+        shutil.copytree(PG_DATA, PG_EMPTY, symlinks=True)
+        subprocess.run(["chown", "-R", "postgres:postgres", str(PG_EMPTY)], check=True)
+        PG_EMPTY.chmod(0o700)
+        write(Path("/usr/local/sbin/refstack-pg-wipe"), PG_WIPE, 0o755)
 
 
 # --- the database host ------------------------------------------------------------------

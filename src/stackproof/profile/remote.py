@@ -78,6 +78,24 @@ class ServiceRuntime(_Strict):
         default=None,
         description="a database's administrator DSN as the host reaches it: one of `secrets`",
     )
+    listen: str | None = Field(
+        default=None,
+        pattern=r"^[^\s:/]+:[0-9]{1,5}$",
+        description=(
+            "where its HTTP interface listens as the host reaches it (`127.0.0.1:8002`): the "
+            "harness reaches it through a forward of the SSH connection (the drills' canary "
+            "and readiness), where `services.<name>.remote.url` gives no direct URL"
+        ),
+    )
+    wipe: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "the host's own command (argv, run as the SSH login) that wipes the service's "
+            "persistent state once it is killed, as a lost disk would: what the restore "
+            "drills (R-BAK-3..5) destroy; needs `control`"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_runtime(self) -> Self:
@@ -87,6 +105,8 @@ class ServiceRuntime(_Strict):
                 "name exactly one of `systemd` (a unit), `container` (a Docker container on "
                 f"the host) or `process` (a pgrep pattern); got {named or 'none'}"
             )
+        if self.wipe is not None and not self.control:
+            raise ValueError("`wipe` destroys the service's state: it needs `control = true`")
         for key in ("env_file", "log_file"):
             value = getattr(self, key)
             if value is not None and not value.startswith("/"):

@@ -91,8 +91,9 @@ class RemoteStack(Stack):
         super().__init__(profile, run, label)
         self._front = planned_front(profile)
         self._ssh = host
-        self._closing = ExitStack()  # forwards opened for administrator DSNs
+        self._closing = ExitStack()  # forwards opened for administrator DSNs and services
         self._admin_urls: dict[str, str] = {}
+        self._forwards: dict[str, str] = {}  # host address → the URL of its forward here
         self._secrets = dict(secrets)
         runtimes = profile.remote.services if host is not None else {}
         assert host is not None or not runtimes
@@ -116,10 +117,13 @@ class RemoteStack(Stack):
         if runtime is not None and runtime.admin_secret is not None and self._ssh is not None:
             secret = runtime.admin_secret
             admin = lambda: self._admin_url(secret)  # noqa: E731 - bound late, used rarely
+        url = spec.remote.url if spec.remote else None
+        if url is None and runtime is not None and runtime.listen and self._ssh is not None:
+            url = self._forwarded_url(runtime.listen)
         return RemoteService(
             name,
             spec.kind,
-            spec.remote.url if spec.remote else None,
+            url,
             self._runtimes.get(name),
             admin,
         )
@@ -134,6 +138,16 @@ class RemoteStack(Stack):
                 dsn, self._ssh, self._closing, self.run.run_dir / f"admin-{secret}-ca.pem"
             )
         return self._admin_urls[secret]
+
+    def _forwarded_url(self, listen: str) -> str:
+        """`http://` to `listen` on the host, through a forward of the SSH connection kept
+        open for the stack's life (one per address)."""
+        if listen not in self._forwards:
+            assert self._ssh is not None
+            server, _, port = listen.rpartition(":")
+            endpoint = self._closing.enter_context(self._ssh.forward(server, int(port)))
+            self._forwards[listen] = endpoint.url("http")
+        return self._forwards[listen]
 
     def close(self) -> None:
         self._closing.close()

@@ -16,7 +16,7 @@ from stackproof.backends.remote.front import endpoint_of
 from stackproof.backends.remote.runtimes import CONTROL_TIMEOUT_S, Runtime
 from stackproof.backends.remote.ssh import SshHost
 from stackproof.backends.values import Endpoint
-from stackproof.errors import CapabilityMissingError
+from stackproof.errors import CapabilityMissingError, PreconditionError
 from stackproof.readiness import Check, wait_for
 
 
@@ -124,6 +124,26 @@ class RemoteService(ServiceControl):
 
     def kill(self) -> None:
         self._controlled().control("kill")
+
+    def destroy(self) -> None:
+        """Kill the service, then wipe its state with the host's own command (`wipe`): the
+        next `start` (the unit's own provisioning) begins from nothing, as after a lost disk."""
+        runtime = self._controlled()
+        wipe = runtime.settings.wipe
+        if wipe is None:
+            raise CapabilityMissingError(
+                f"the profile names no command that wipes {self.name}'s state on the host",
+                enable=f"remote.services.{self.name}.wipe = [<the host's own wipe command>]",
+            )
+        runtime.control("kill")
+        runtime.control("stop")  # a unit's `Restart=` would bring the killed server back
+        self._await(runtime, None, running=False)
+        done = runtime.host.run(shlex.join(wipe))
+        if not done.ok:
+            raise PreconditionError(
+                f"wiping {self.name}'s state on the host failed ({done.describe()}): "
+                f"remote.services.{self.name}.wipe"
+            )
 
     def pause(self) -> None:
         self._controlled().control("pause")
