@@ -33,6 +33,11 @@ def taken_away(
                     raise PreconditionError(f"{path} is still there after removing it")
             else:
                 files.chmod(path, 0)
+                if _readable(files, path):
+                    raise PreconditionError(
+                        f"{path} stays readable with mode 000 (the harness runs as root?): "
+                        'it cannot be made unreadable; use take_away = "remove"'
+                    )
         except OSError as error:
             raise PreconditionError(f"{path} cannot be taken away: {error}") from error
         yield
@@ -41,3 +46,11 @@ def taken_away(
             files.write_bytes(path, original, found.mode)
         else:
             files.chmod(path, found.mode)
+
+
+def _readable(files: FileAccess, path: PurePosixPath) -> bool:
+    try:
+        files.read_bytes(path, limit=1)
+    except OSError:
+        return False
+    return True
