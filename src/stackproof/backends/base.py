@@ -38,6 +38,7 @@ from stackproof.backends.values import (
 from stackproof.errors import CapabilityMissingError
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.profile import Profile
+from stackproof.profile.model import FileDependency
 from stackproof.run import RunContext
 
 __all__ = [
@@ -321,6 +322,15 @@ class Stack(ABC):
     def files(self) -> FileAccess:
         """The stack's files (backups, releases), by their paths on the stack's side."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot reach the stack's files")
+
+    def dependency_file(self, service: str, dependency: FileDependency) -> PurePosixPath:
+        """Where `dependency` (one of `service`'s health.depends_on_files) is on the stack's
+        side, for `files()`; only a file this run made unless the profile says `outside_run`
+        (PreconditionError otherwise)."""
+        raise CapabilityMissingError(
+            f"{type(self).__name__} cannot take a service's files away",
+            enable="--backend=process",
+        )
 
     def host(self) -> HostAccess:
         """The host the stack runs on (R-HOST-*, R-TLS-8): commands, files, its services."""

@@ -82,6 +82,16 @@ def _readiness_with(kind: str) -> Callable[[Profile], bool]:
     return found
 
 
+def _readiness_with_file(kind: str) -> Callable[[Profile], bool]:
+    def found(profile: Profile) -> bool:
+        return any(
+            s.health.readiness and any(f.kind == kind for f in s.health.depends_on_files)
+            for s in profile.services.values()
+        )
+
+    return found
+
+
 def _database_behind_readiness(profile: Profile) -> bool:
     databases = set(profile.services_of_kind("postgres"))
     return any(
@@ -228,6 +238,18 @@ _PROFILE_NEEDS = (
         "services.<name>.health.soft_dependencies",
     ),
     _profile_need(
+        "hard_file_dependency", "readiness with a hard depends_on_files",
+        _readiness_with_file("hard"),
+        "no service with a readiness endpoint names a hard file dependency to take away",
+        "services.<name>.health.depends_on_files with kind = \"hard\"",
+    ),
+    _profile_need(
+        "soft_file_dependency", "readiness with a soft depends_on_files",
+        _readiness_with_file("soft"),
+        "no service with a readiness endpoint names a soft file dependency to take away",
+        "services.<name>.health.depends_on_files with kind = \"soft\"",
+    ),
+    _profile_need(
         "front_readiness", "readiness through the front",
         lambda p: any(s.health.readiness and s.health.public_prefix for s in p.services.values()),
         "no service's readiness is exposed through the front",
@@ -283,6 +305,10 @@ _BACKEND_NEEDS = (
         "a front that tells clients apart",
     ),
     Need("signer", "backend", lambda s: s.offer.no_signer, "the Discord key the bot trusts"),
+    Need(
+        "dependency_files", "backend", lambda s: s.offer.no_dependency_files,
+        "taking a service's files away",
+    ),
     Need(
         "fault_links", "backend",
         lambda s: s.offer.no_fault_links and "network faults need the stack's links on a fault "

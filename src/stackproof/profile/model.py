@@ -96,6 +96,25 @@ class RemoteSettings(Strict):
         return value.rstrip("/")
 
 
+class FileDependency(Strict):
+    """A file a service's readiness depends on, which the suite may take away and put back
+    (R-HLT-3 for a hard one, R-HLT-5 for a soft one)."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="its check's name in the readiness body")
+    path: str = Field(
+        description="where the service reads it, on the stack's side; the process backend's "
+        "placeholders ({{ dir.state }}) apply"
+    )
+    kind: Literal["hard", "soft"] = "hard"
+    take_away: Literal["remove", "unreadable"] = Field(
+        default="remove", description="remove the file, or make it unreadable (mode 000)"
+    )
+    outside_run: bool = Field(
+        default=False,
+        description="the suite may take the file away although the run did not create it",
+    )
+
+
 class HealthSettings(Strict):
     liveness: str | None = None
     readiness: str | None = None
@@ -104,6 +123,15 @@ class HealthSettings(Strict):
     )
     hard_dependencies: list[str] = Field(default_factory=list)
     soft_dependencies: list[str] = Field(default_factory=list)
+    depends_on_files: list[FileDependency] = Field(default_factory=list)
+
+    @field_validator("depends_on_files")
+    @classmethod
+    def _file_names(cls, value: list[FileDependency]) -> list[FileDependency]:
+        names = [f.name for f in value]
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"depends_on_files repeat a name: {', '.join(repeated)}")
+        return value
 
     @field_validator("liveness", "readiness", "public_prefix")
     @classmethod

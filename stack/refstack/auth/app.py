@@ -29,6 +29,7 @@ from refstack.auth.linking import AlreadyLinkedError, Links
 from refstack.auth.ratelimit import RateLimitMiddleware
 from refstack.auth.tokens import TokenCipher
 from refstack.common.errors import error_body
+from refstack.common.health import file_dependency
 from refstack.common.service import HEALTH_PATHS, create_service
 from refstack.common.settings import required, seconds
 
@@ -45,6 +46,8 @@ anilist = AniListOAuth(
     seconds("ANILIST_TIMEOUT_S", 3.0),
     authorize_base_url=os.environ.get("ANILIST_AUTHORIZE_URL") or None,  # else ANILIST_URL
 )
+# The AniList client credentials as a file (CREDENTIALS_FILE): a hard readiness dependency.
+CREDENTIALS_FILE = os.environ.get("ANILIST_CREDENTIALS_FILE")
 RATE_LIMIT = int(seconds("RATE_LIMIT_REQUESTS", 60))
 RATE_WINDOW_S = seconds("RATE_LIMIT_WINDOW_S", 60)
 
@@ -116,4 +119,7 @@ app = create_service(
         "ANILIST_CLIENT_SECRET": required("ANILIST_CLIENT_SECRET"),
     },
     wrap=rate_limited,
+    files=[file_dependency("anilist_credentials", Path(CREDENTIALS_FILE), hard=True)]
+    if CREDENTIALS_FILE
+    else [],
 )

@@ -9,6 +9,7 @@ with an exception text: those carry connection targets.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -60,6 +61,16 @@ def redis_dependency(client: aioredis.Redis) -> Dependency:
         return {"redis": "ok"}
 
     return Dependency("redis", ("redis",), probe, hard=False)
+
+
+def file_dependency(name: str, path: Path, hard: bool) -> Dependency:
+    """A file the service reads (credentials): there, readable and a JSON object."""
+
+    async def probe() -> dict[str, str]:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        return {name: "ok" if isinstance(json.loads(text), dict) else "invalid"}
+
+    return Dependency(name, (name,), probe, hard=hard)
 
 
 async def _ask(dependency: Dependency, timeout_s: float) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
@@ -33,6 +33,7 @@ def create_service(
     *,
     secrets: Mapping[str, str | None] | None = None,
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+    files: Sequence[Dependency] = (),
 ) -> ASGIApp:
     """The service's app; `lifespan` starts and stops what its own routes need.
 
@@ -56,6 +57,7 @@ def create_service(
     ]
     if cache is not None:
         dependencies.append(redis_dependency(cache))
+    dependencies.extend(files)  # files the service reads (file_dependency)
 
     @asynccontextmanager
     async def service_lifespan(app: Starlette) -> AsyncIterator[None]:

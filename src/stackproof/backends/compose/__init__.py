@@ -127,6 +127,8 @@ class ComposeBackend(Backend):
             no_fault_links=no_links,
             no_distinct_clients=USERLAND_PROXY,
             no_host_commands=f"{NOT_THE_STACKS} (to enable: backend remote (a staging host))",
+            no_dependency_files="the compose backend cannot take a service's dependency files "
+            "away yet (to enable: --backend=process)",
         )
 
     @contextmanager

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import psutil
@@ -72,7 +72,12 @@ from stackproof.backends.values import (
     StackFailure,
     TrialStart,
 )
-from stackproof.errors import CapabilityMissingError, ServiceStartError, WaitCancelledError
+from stackproof.errors import (
+    CapabilityMissingError,
+    PreconditionError,
+    ServiceStartError,
+    WaitCancelledError,
+)
 from stackproof.fakes.discord import DiscordSigner
 from stackproof.leftovers.harness import Harness
 from stackproof.ports import (
@@ -85,6 +90,7 @@ from stackproof.ports import (
 )
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
+from stackproof.profile.model import FileDependency
 from stackproof.readiness import AllOf, Check, wait_for
 from stackproof.run import RunContext
 from stackproof.signals import deferred_interrupts
@@ -403,6 +409,22 @@ class ProcessStack(Stack):
 
     def files(self) -> LocalFiles:
         return LocalFiles()
+
+    def dependency_file(self, service: str, dependency: FileDependency) -> PurePosixPath:
+        context = self._services[service].context
+        key = f"health.depends_on_files[{dependency.name}].path"
+        path = Path(context.render(dependency.path, key))
+        if not path.is_absolute():
+            path = context.stack_root / path
+        path = Path(os.path.normpath(path))
+        made = self._temp  # every file of the stack this run made lies under it
+        if not dependency.outside_run and (made is None or not path.is_relative_to(made)):
+            raise PreconditionError(
+                f"services.{service}.{key}: {path} is not among the files this run made "
+                f"(under {made}); the suite takes away only those unless the profile "
+                "says outside_run = true"
+            )
+        return PurePosixPath(path)
 
     def signer(self) -> DiscordSigner:
         return self.discord

@@ -225,6 +225,8 @@ class RemoteBackend(Backend):
             no_signer=no_signer,
             no_fault_links="the remote backend does not run links through a fault proxy",
             no_partitions="the remote backend cannot partition services",
+            no_dependency_files="the remote backend cannot take a service's dependency files "
+            "away yet (to enable: --backend=process)",
             held_secrets=frozenset(profile.remote.secrets),
         )
 
