@@ -1,12 +1,15 @@
 """SQL migrations, one schema per service: `NNNN_name.sql` files applied in order, once.
 
-Run as `python -m refstack.common.migrations <schema> <folder> [...]` before the services
-start; readiness compares what is applied with the files present.
+Run as `python -m refstack.common.migrations [--wait=SECONDS] <schema> <folder> [...]` before
+the services start; readiness compares what is applied with the files present. `--wait`: the
+database may not accept connections yet (a container started beside it), so connecting is
+retried up to that long.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -58,13 +61,50 @@ def apply(database_url: str, schema: str, folder: Path) -> list[str]:
     return applied_now
 
 
+RETRY_PAUSE_S = 0.1  # between attempts while the database starts: a refusal is immediate
+
+
+def wait_for_database(database_url: str, seconds: float) -> None:
+    """Return once the database accepts a connection; its last error after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            psycopg.connect(database_url, connect_timeout=max(1, int(seconds))).close()
+        except psycopg.OperationalError:
+            if time.monotonic() + RETRY_PAUSE_S >= deadline:
+                raise
+            time.sleep(RETRY_PAUSE_S)  # bounded by the deadline above
+        else:
+            return
+
+
 def main(argv: list[str]) -> int:
+    wait_s = 0.0
+    if argv and argv[0].startswith("--wait="):
+        try:
+            wait_s = float(argv.pop(0).removeprefix("--wait="))
+        except ValueError:
+            argv = []
     if not argv or len(argv) % 2:
         print(
-            "usage: python -m refstack.common.migrations <schema> <folder> [<schema> <folder> ...]",
+            "usage: python -m refstack.common.migrations [--wait=SECONDS] <schema> <folder> "
+            "[<schema> <folder> ...]",
             file=sys.stderr,
         )
         return 2
+    if wait_s > 0:
+        try:
+            wait_for_database(required("DATABASE_URL"), wait_s)
+        except SettingsError as error:
+            print(f"migrations: {error}", file=sys.stderr)
+            return 1
+        except psycopg.Error as error:
+            print(
+                f"migrations: the database did not accept connections within {wait_s:g} s "
+                f"({type(error).__name__})",
+                file=sys.stderr,
+            )
+            return 1
     # Several schemas in one run: one interpreter start, not one per service.
     for schema, folder in zip(argv[::2], map(Path, argv[1::2]), strict=True):
         try:

@@ -144,8 +144,7 @@ class ComposeBackend(Backend):
             def make(avoid: tuple[int, ...] = ()) -> ComposeStack:
                 return ComposeStack(
                     profile, run, label, settings=settings, compose=compose, client=client,
-                    images=image_vars, proxy_image=proxy_image,
-                    proxy_reads_config=settings.toxiproxy_image is None, avoid=avoid,
+                    images=image_vars, proxy_image=proxy_image, avoid=avoid,
                 )  # fmt: skip
 
             stack = make()

@@ -8,30 +8,57 @@ check is ready when it starts (there is nothing else to wait for).
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import docker
+import docker.errors
 
 from stackproof.backends.values import LifecycleEvent
 
 SERVICE_LABEL = "com.docker.compose.service"
 PROJECT_LABEL = "com.docker.compose.project"
 HEALTHY = "health_status: healthy"
+READER_JOIN_S = 5.0  # the stream's socket is closed: its reader ends at once
 
 
-def engine_events(
-    client: docker.DockerClient, project: str, since_wall: float
-) -> list[dict[str, Any]]:
-    """The project's container events from `since_wall` until now."""
-    stream = client.events(
-        since=int(since_wall) - 1,
-        until=int(time.time()) + 1,
-        filters={"type": "container", "label": [f"{PROJECT_LABEL}={project}"]},
-        decode=True,
-    )
-    return [event for event in stream if event.get("Action") in ("start", HEALTHY)]
+class EngineEventLog:
+    """The project's container starts and first health checks passed, as the engine streams
+    them from the moment the log is opened (before `compose up`) until it is closed.
+
+    Read as they happen, not asked for afterwards: the engine keeps only its last 256
+    events, and health checks every half second in every container of every stack on the
+    host (three events each) push a bring-up's out of that window within seconds.
+    """
+
+    def __init__(self, client: docker.DockerClient, project: str) -> None:
+        self._events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        # The subscription is in place when this returns (the engine has answered).
+        self._stream = client.events(
+            filters={"type": "container", "label": [f"{PROJECT_LABEL}={project}"]},
+            decode=True,
+        )
+        self._reader = threading.Thread(target=self._read, name=f"events-{project}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                if event.get("Action") in ("start", HEALTHY):
+                    with self._lock:
+                        self._events.append(event)
+        except (OSError, ValueError, docker.errors.DockerException):
+            pass  # closed (the stack goes down), or the engine went away: the log ends
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._events)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._reader.join(timeout=READER_JOIN_S)
 
 
 def bring_up_events(

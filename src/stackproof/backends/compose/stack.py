@@ -41,7 +41,7 @@ from stackproof.backends.compose.control import (
     READY_TIMEOUT_S,
     ComposeServiceControl,
 )
-from stackproof.backends.compose.events import bring_up_events, engine_events
+from stackproof.backends.compose.events import EngineEventLog, bring_up_events
 from stackproof.backends.compose.host import ComposeHost, secret_files
 from stackproof.backends.compose.network import (
     PROXY_SERVICE,
@@ -60,7 +60,7 @@ from stackproof.backends.compose.project import (
     published_ports,
     services_of,
 )
-from stackproof.backends.compose.readiness import ContainerReady, proof_of
+from stackproof.backends.compose.readiness import ContainerReady, answers_proven, proof_of
 from stackproof.backends.compose.refinputs import (
     SECRETS_PREFIX,
     ReferenceStackInputs,
@@ -124,7 +124,6 @@ class ComposeStack(Stack):
         client: docker.DockerClient,
         images: Mapping[str, str],
         proxy_image: str | None,
-        proxy_reads_config: bool = False,
         avoid: Sequence[int] = (),
     ) -> None:
         super().__init__(profile, run, label)
@@ -132,9 +131,6 @@ class ComposeStack(Stack):
         self.client = client
         self.images = dict(images)
         self.proxy_image = proxy_image
-        # The built-in server takes its proxies from a file as it starts; a named image
-        # (whose command line is its own) through its API, before the sources start.
-        self.proxy_reads_config = proxy_reads_config
         self.ports = PortAllocator(f"{run.run_id}/{label}", avoid=avoid)
         self.project = ComposeProject(
             tuple(compose),
@@ -158,7 +154,9 @@ class ComposeStack(Stack):
         self._config: dict[str, Any] = {}
         self._temp: Path | None = None
         self._ca: RunCA | None = None
-        self._events: list[LifecycleEvent] = []
+        self._events: list[LifecycleEvent] = []  # the harness's (the engine's: _engine_events)
+        self._engine_events: EngineEventLog | None = None
+        self._checked_services: frozenset[str] = frozenset()
         self._stopped: set[str] = set()  # compose services the harness stopped or killed
         self._lock = threading.RLock()
         self._failure: StackFailure | None = None
@@ -191,7 +189,7 @@ class ComposeStack(Stack):
 
     def lifecycle(self) -> list[LifecycleEvent]:
         with self._lock:
-            return list(self._events)
+            return [*self._bring_up_events(), *self._events]
 
     def logs(self, service: str) -> str:
         return self.service(service).logs()
@@ -399,6 +397,8 @@ class ComposeStack(Stack):
             if self.settings.build and self._has_builds():
                 self._build()
             self._phase("prepared", started)
+            self._engine_events = EngineEventLog(self.client, self.project.name)
+            self._cleanup.callback(self._engine_events.close)
             self._up(plan)
             self._phase("up", started)
             self._await_proof()
@@ -614,6 +614,7 @@ class ComposeStack(Stack):
             for n in self.profile.services
             if self.settings.settings(n).run_ca
         }
+        proxy_config = self._write_proxy_config()
         document = build_override(
             self._config,
             OverridePlan(
@@ -624,7 +625,7 @@ class ComposeStack(Stack):
                 proxy=plan,
                 proxy_image=self.proxy_image,
                 proxy_api_port=self._api_port,
-                proxy_config=self._write_proxy_config(),
+                proxy_config=proxy_config,
                 environment=self._environment(plan),
                 run_ca=run_ca,
                 build_contexts=build_contexts,
@@ -633,6 +634,12 @@ class ComposeStack(Stack):
         path = self._temp / "stackproof.override.yml"
         path.write_text(dumps(document) + "\n", "utf-8")
         return path
+
+    @property
+    def proxy_reads_config(self) -> bool:
+        """The built-in server takes its proxies from a file as it starts; a named image
+        (whose command line is its own) through its API, before the sources start."""
+        return self.settings.toxiproxy_image is None
 
     def _write_proxy_config(self) -> Path | None:
         if self.network is None or not self.proxy_reads_config:
@@ -781,31 +788,33 @@ class ComposeStack(Stack):
         return [str(part) for part in attrs["Config"].get("Cmd") or []]
 
     def _readiness(self, name: str) -> AllOf:
-        service = self.service(name)
-        return AllOf((ContainerReady(service), *proof_of(self, name)))
+        proofs = proof_of(self, name)
+        return AllOf((ContainerReady(self.service(name), answers_proven(proofs)), *proofs))
 
     def _await_proof(self) -> None:
         for wave in self._waves():
             for name in wave:
                 self._await_ready(name, note=False)
-        self._record_bring_up()
+        self._checked_services = self._health_checked_services()
 
-    def _record_bring_up(self) -> None:
+    def _health_checked_services(self) -> frozenset[str]:
+        """The compose services whose containers declare a health check."""
+        checked = set()
+        for container in self._containers():
+            test = (container.attrs["Config"].get("Healthcheck") or {}).get("Test") or []
+            if test and test[0] != "NONE":
+                checked.add(container.labels.get(SERVICE_LABEL, ""))
+        return frozenset(checked)
+
+    def _bring_up_events(self) -> list[LifecycleEvent]:
         """The lifecycle of the bring-up from the engine's events (`events.py`)."""
+        if self._engine_events is None:
+            return []
         offset = time.monotonic() - time.time()
-        since = self._started - offset
         mapping = {self.settings.compose_name(n): n for n in self.profile.services}
-
-        def has_healthcheck(service: str) -> bool:
-            config = self.container(service).attrs["Config"]
-            test = (config.get("Healthcheck") or {}).get("Test") or []
-            return bool(test) and test[0] != "NONE"
-
-        seen = bring_up_events(
-            engine_events(self.client, self.project.name, since), mapping, has_healthcheck, offset
+        return bring_up_events(
+            self._engine_events.events(), mapping, self._checked_services.__contains__, offset
         )
-        with self._lock:
-            self._events[:0] = seen
 
     def _await_ready(self, name: str, by: Actor = "harness", *, note: bool = True) -> None:
         service = self.service(name)
