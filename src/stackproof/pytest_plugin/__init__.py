@@ -28,6 +28,7 @@ from stackproof.pytest_plugin.keys import COLLECTOR, EVIDENCE, REPORT_LEAKS, RES
 from stackproof.pytest_plugin.outcomes import OutcomeCollector, capability_missing
 from stackproof.pytest_plugin.session import RunOptions, RunSession
 from stackproof.pytest_plugin.summary import verdict_table
+from stackproof.results.logscrub import scrub_logs
 from stackproof.results.model import TestResult
 from stackproof.results.verdicts import run_exit_status
 from stackproof.signals import treat_termination_as_interrupt
@@ -217,6 +218,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:
         results = run.results(tests, int(exitstatus), interrupted)
+        if in_logs := scrub_logs(run.run.run_dir / "logs", run.run.secrets):
+            results = dataclasses.replace(
+                results, run=dataclasses.replace(results.run, redacted_secrets=tuple(in_logs))
+            )
         status = run_exit_status(results, tests, int(exitstatus))
         if status != exitstatus:
             session.exitstatus = status

@@ -111,7 +111,7 @@ def write_reports(
     secrets: SecretRegistry,
 ) -> Results:
     """Write the three reports into `run_dir`; return the results as written."""
-    found: set[str] = set()
+    found: set[str] = set(results.run.redacted_secrets)  # those scrubbed from its logs
     for text in _render_all(results, tests).values():
         found.update(secrets.scrub(text)[1])
     if found:
