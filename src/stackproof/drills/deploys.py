@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from stackproof.backends.base import Stack
+from stackproof.backends.values import LifecycleEvent
+from stackproof.drills.polling import ProbeLog
 from stackproof.drills.releases import Releases
 from stackproof.drills.scripts import OpsScripts, RunningScript, ScriptResult
 from stackproof.drills.timeline import marks_lane, observed_lane, script_lane
+from stackproof.drills.watch import USER_AGENT as WATCHER
 from stackproof.drills.watch import ServiceWatcher
-from stackproof.errors import CapabilityMissingError, ServiceStartError
+from stackproof.errors import CapabilityMissingError, PreconditionError, ServiceStartError
 from stackproof.profile.model import DeployPolicy
 from stackproof.readiness import Check, wait_for
 from stackproof.results.drill_charts import Lane, Mark, timeline_payload
 
 MARGIN_S = 30.0  # beyond the policy's own budget: process start-up under a loaded machine
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    watcher: ServiceWatcher
+
+    @property
+    def description(self) -> str:
+        return f"{self.watcher.service} ready"
+
+    def check(self) -> Check:
+        sample = self.watcher.sample()
+        return Check(sample.status == 200, f"readiness {sample.status or 'no answer'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +59,9 @@ class DeployTarget:
 
     @classmethod
     def first_of(cls, stack: Stack, workshop: Path) -> DeployTarget:
+        """The profile's first deployable service. Its artifacts are built in `workshop`
+        (here) and, where the stack's files are not on this machine (a staging host), shipped
+        into a temporary folder the run makes there (removed by `close`)."""
         scripts = OpsScripts(stack)
         ops = scripts.ops
         if not ops.deploy_services:
@@ -50,17 +70,69 @@ class DeployTarget:
                 enable="ops.deploy_services",
             )
         service = ops.deploy_services[0]
-        # Artifacts are built here, next to the releases they copy: the releases folder must
-        # be on this machine (the process backend's; a container's bind mount).
-        root = stack.files().local_path(ops.releases_dir / service)
-        if root is None:
-            raise CapabilityMissingError(
-                f"{type(stack).__name__} keeps {service}'s releases ({ops.releases_dir}) "
-                "where the harness cannot build release artifacts beside them",
-                enable="a backend whose releases folder is on this machine (process)",
-            )
-        releases = Releases(root, service, ops.release_entrypoint, workshop)
+        files = stack.files()
+        root = ops.releases_dir / service
+        drop = None
+        if files.local_path(root) is None:
+            drop = files.temp_folder("stackproof-artifacts-")
+            # The service's own user reads the artifacts' files (an unready release's probe
+            # log is written there); the releases themselves hold no secret.
+            files.chmod(drop, 0o755)
+        releases = Releases(
+            files, root, service, ops.release_entrypoint, workshop,
+            python=ops.python or sys.executable, drop=drop,
+        )  # fmt: skip
         return cls(stack, service, releases, scripts, stack.profile.policy.deploy)
+
+    def close(self) -> None:
+        """Remove what the drill put on the stack's side beside the releases."""
+        self.releases.close()
+
+    def require_ready(self, when: str) -> None:
+        """A drill judges a deploy only from a service that was ready before it."""
+        watcher = ServiceWatcher(self.stack, self.service)
+        try:
+            wait_for(_Ready(watcher), timeout_s=self.policy.health_deadline_s, what=self.service)
+        except ServiceStartError as error:
+            raise PreconditionError(
+                f"{self.service} is not ready {when}, so a deploy cannot be judged: {error}"
+            ) from None
+
+    def listen_port(self) -> int:
+        """The port the service listens on where it runs: a release planted in its place
+        must listen there (the harness may reach it through a forward)."""
+        return self.stack.service(self.service).listen_port()
+
+    # --- the stack's lifecycle, where the backend keeps one ---
+
+    def lifecycle_mark(self) -> int | None:
+        """How many lifecycle events the stack has so far; None where it keeps none."""
+        try:
+            return len(self.stack.lifecycle())
+        except CapabilityMissingError:
+            return None
+
+    def since(self, mark: int | None) -> list[LifecycleEvent] | None:
+        """The service's lifecycle events after `mark`; None where the stack keeps none."""
+        if mark is None:
+            return None
+        return [e for e in self.stack.lifecycle()[mark:] if e.service == self.service]
+
+    def release_started(self, mark: int | None, log: ProbeLog) -> tuple[float | None, str]:
+        """When the deploy started the planted release, and who says so: the stack's
+        lifecycle (not the script's word) where it keeps one, else the release itself, in
+        the clock of its probes (a host's clock is not this machine's)."""
+        events = self.since(mark)
+        if events is None:
+            return log.started, "the release's own start (the backend keeps no lifecycle)"
+        spawns = [e.at for e in events if e.kind == "spawn"]
+        return (spawns[0] if spawns else None), "the stack's lifecycle"
+
+    def probes(self, probe_log: PurePosixPath) -> ProbeLog:
+        files = self.releases.files
+        if files.stat(probe_log) is None:
+            return ProbeLog(())
+        return ProbeLog.parse(files.read_bytes(probe_log).decode("utf-8", "replace"), WATCHER)
 
     @property
     def timeout_s(self) -> float:
@@ -68,12 +140,13 @@ class DeployTarget:
         return 2 * self.policy.health_deadline_s + 2 * self.policy.health_interval_s + MARGIN_S
 
     def deploy(self, artifact: Path) -> ScriptResult:
-        return self.scripts.run("deploy", self.service, str(artifact), timeout_s=self.timeout_s)
+        shipped = str(self.releases.ship(artifact))
+        return self.scripts.run("deploy", self.service, shipped, timeout_s=self.timeout_s)
 
     def deploy_until(self, artifact: Path, seen: Callable[[], str | None]) -> ScriptResult:
         """Deploy, but stop it (SIGKILL) as soon as `seen` reports what the check is after:
         a violation observed needs no waiting for the rest of the deploy's budget."""
-        running = self.scripts.start("deploy", self.service, str(artifact))
+        running = self.scripts.start("deploy", self.service, str(self.releases.ship(artifact)))
         try:
             wait_for(
                 _Ended(running),
