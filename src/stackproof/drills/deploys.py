@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -56,6 +56,8 @@ class DeployTarget:
     releases: Releases
     scripts: OpsScripts
     policy: DeployPolicy
+    original: str | None = None  # the release `current` pointed at before the drill
+    installed_before: tuple[str, ...] = ()
 
     @classmethod
     def first_of(cls, stack: Stack, workshop: Path) -> DeployTarget:
@@ -82,11 +84,33 @@ class DeployTarget:
             files, root, service, ops.release_entrypoint, workshop,
             python=ops.python or sys.executable, drop=drop,
         )  # fmt: skip
-        return cls(stack, service, releases, scripts, stack.profile.policy.deploy)
+        return cls(
+            stack, service, releases, scripts, stack.profile.policy.deploy,
+            original=releases.pointed("current"), installed_before=tuple(releases.installed()),
+        )  # fmt: skip
 
     def close(self) -> None:
-        """Remove what the drill put on the stack's side beside the releases."""
-        self.releases.close()
+        """Remove what the drill put on the stack's side beside the releases; a stack that
+        outlives the drill (a staging host: artifacts were shipped there) gets the release it
+        ran before back, through its own deploy script, and loses the drill's releases."""
+        try:
+            if self.releases.drop is not None and self.original is not None:
+                self._put_back(self.original)
+        finally:
+            self.releases.close()
+
+    def _put_back(self, original: str) -> None:
+        if self.releases.pointed("current") != original or self.running() != original:
+            folder = self.releases.root / "releases" / original
+            result = self.scripts.run("deploy", self.service, str(folder), timeout_s=self.timeout_s)
+            if result.exit_code != 0:
+                raise PreconditionError(
+                    f"putting {self.service}'s release {original} back after the drill "
+                    f"failed: {result.describe()}"
+                )
+        kept = {original, self.releases.pointed("current"), self.releases.pointed("previous")}
+        for version in set(self.releases.installed()) - set(self.installed_before) - kept:
+            self.releases.files.remove_tree(self.releases.root / "releases" / version)
 
     def require_ready(self, when: str) -> None:
         """A drill judges a deploy only from a service that was ready before it."""
@@ -177,7 +201,10 @@ class DeployTarget:
         return timeline_payload(
             title,
             [
-                *(script_lane(label, result.events, origin) for label, result in results),
+                *(
+                    script_lane(label, self._on_this_clock(result), origin)
+                    for label, result in results
+                ),
                 observed_lane(f"{self.service} readiness · release", watcher.spans(), origin),
                 *([probe_lane(list(probes), origin)] if probes else []),
                 marks_lane(
@@ -190,6 +217,16 @@ class DeployTarget:
                 ),
             ],
         )
+
+    def _on_this_clock(self, result: ScriptResult) -> Sequence[Mapping[str, Any]]:
+        """The script's events; a host's clock is not this machine's: there, its first
+        event is placed at the script's start as seen here."""
+        events = result.events
+        first = next((e["t"] for e in events if isinstance(e.get("t"), int | float)), None)
+        if self.releases.drop is None or first is None:
+            return events
+        shift = result.started - first
+        return [{**e, "t": e["t"] + shift} if "t" in e else e for e in events]
 
 
 def probe_lane(times: list[float], origin: float) -> Lane:
