@@ -183,7 +183,18 @@ class DeployTarget:
         return running.wait(timeout_s=5.0)
 
     def running(self) -> str | None:
-        return self.releases.running(self.stack.service(self.service).workdir())
+        """The release the service's main process runs from (None: none of them)."""
+        workdir = self.stack.service(self.service).workdir()
+        release = self.releases.running(workdir)
+        if release is None and workdir is not None and self.releases.through_link(workdir):
+            # The configured folder (`current/`), not the process's own: which release
+            # runs is unknown, not "none" (a host whose login may not read /proc/<pid>/cwd).
+            raise PreconditionError(
+                f"{self.service}'s working folder reads as {workdir}, through a link of its "
+                "releases: which release it runs cannot be told (let the login read "
+                "/proc/<pid>/cwd of the service's process, e.g. `sudo -n readlink`)"
+            )
+        return release
 
     def watch(self) -> ServiceWatcher:
         return ServiceWatcher(self.stack, self.service, self.releases.running)

@@ -71,6 +71,12 @@ class Releases:
         cwd = PurePosixPath(workdir)
         return cwd.name if cwd.parent == self._releases_folder() else None
 
+    def through_link(self, workdir: str) -> bool:
+        """`workdir` names a folder of the releases through a link (`current/`), as a
+        service's configured folder does: not the process's own, resolved one."""
+        path = PurePosixPath(workdir)
+        return path.is_relative_to(self.root) and not path.is_relative_to(self.root / "releases")
+
     def _releases_folder(self) -> PurePosixPath:
         """Without links (a process's working folder has none): resolved where it is here."""
         folder = self.root / "releases"
