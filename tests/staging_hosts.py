@@ -537,6 +537,9 @@ APP_OPTIONS = [
     # systemd as PID 1 without --privileged (this engine refuses it): a cgroup namespace of
     # its own, the capabilities systemd and nftables need, tmpfs where systemd expects them.
     "--cgroupns=private", "--cap-add=SYS_ADMIN", "--cap-add=NET_ADMIN",
+    # A VM's root reads any process's working folder (/proc/<pid>/cwd, which release runs);
+    # a container's root needs SYS_PTRACE for another user's process.
+    "--cap-add=SYS_PTRACE",
     "--security-opt=seccomp=unconfined", "--security-opt=apparmor=unconfined",
     "--tmpfs=/run", "--tmpfs=/run/lock", "--tmpfs=/tmp", "--stop-signal=SIGRTMIN+3",
     # Reached only here, on loopback: its sshd, its HTTPS and its plain HTTP.
@@ -655,13 +658,16 @@ def host_mutants(folder: Path = ROOT / "mutants") -> list[HostMutant]:
 
 # --- the profile a user would write for such a host ---------------------------------------
 
-# The host's own ops scripts, as its operator would name them. Its backups cannot pass here:
+# The host's own ops scripts, as its operator would name them; the bot runs as releases
+# under `releases_dir` (the deploy drills). Its backups cannot pass here:
 # Debian 12 has no pg_dump 17 for the database host's PostgreSQL 17 (see the README).
 OPS_TABLES = """
 [ops]
 backup = ["{{ python }}", "ops/backup.py"]
 retention = ["{{ python }}", "ops/retention.py"]
 restore = ["{{ python }}", "ops/restore.py"]
+deploy = ["{{ python }}", "ops/deploy.py"]
+deploy_services = ["bot"]
 
 [remote.ops]
 cwd = "/opt/refstack/app"

@@ -137,13 +137,14 @@ class MutantRun:
 
 def _run_mutant(network: Network, mutant: HostMutant, folder: Path) -> MutantRun:
     name = mutant.name.removeprefix("host-")[:20]
-    # A drill mutant (the app host's own database, to destroy and restore) runs the drills
-    # it breaks, as the staging drills run: --allow-destructive.
-    drills = bool(mutant.host.get("local_database"))
+    # A drill mutant (the host's own scripts broken, or its own database to destroy and
+    # restore) runs the drills it breaks, as the staging drills run: --allow-destructive.
+    drills = not set(mutant.expects) <= set(REQUIREMENTS)
     selected = _selected(*mutant.expects) if drills else _selected(*REQUIREMENTS)
     flags = ["--allow-destructive"] if drills else []
     with app_host(network, name, mutant.host) as site:
-        profile = staging_profile(site, folder / "profile", local_database=drills)
+        profile = staging_profile(site, folder / "profile", ops=drills,
+                                  local_database=bool(mutant.host.get("local_database")))  # fmt: skip
         run = run_suites(folder / "reports", f"--profile={profile}", *selected, *flags,
                          run_id=mutant.name)  # fmt: skip
     return MutantRun(mutant, run)
@@ -357,3 +358,30 @@ def test_the_backup_drills_run_on_staging_with_the_hosts_own_scripts(
     assert any("killed_midway" in n for n in outcomes), outcomes  # the destructive drills ran
     assert set(outcomes.values()) == {"pass"}, outcomes
     assert _left_behind("drills") == []
+
+
+DEPLOY_DRILLS = ("R-DEP-1", "R-DEP-2", "R-DEP-3")
+
+
+def test_the_deploy_drills_run_on_staging_with_the_hosts_own_scripts(
+    network: Network, tmp_path: Path
+) -> None:
+    """environment = "staging" and --allow-destructive: the rollback suite's deploy drills
+    build their releases here, ship them to the host over SFTP and deploy them with the
+    host's own deploy script over SSH; the bot runs from the host's releases folder, and what
+    runs is read from the host (its unit's working folder, its `current` link)."""
+    with app_host(network, "deploys") as site:
+        profile = staging_profile(site, tmp_path / "profile", ops=True)
+        run = run_suites(tmp_path / "reports", f"--profile={profile}", "--allow-destructive",
+                         *_selected(*DEPLOY_DRILLS), run_id="deploys")  # fmt: skip
+        leftovers = site.exec("sh", "-c", "ls -d /tmp/stackproof-artifacts-* 2>/dev/null")
+    assert run.exit_code == 0, run.output[-6000:]
+    verdicts = run.covered()
+    assert {r: verdicts.get(r) for r in DEPLOY_DRILLS} == dict.fromkeys(DEPLOY_DRILLS, "pass")
+    outcomes = {t["nodeid"]: t["outcome"] for r in run.results["requirements"] for t in r["tests"]}
+    assert any("unready_release" in n for n in outcomes), outcomes  # the destructive drills ran
+    assert set(outcomes.values()) == {"pass"}, outcomes
+    figures = {f["name"] for r in run.results["requirements"] for f in r.get("figures", [])}
+    assert {"deploy_switch_s", "rollback_s", "outage_s"} <= figures, figures
+    assert leftovers.stdout.strip() == "", "the drills' artifacts were left on the host"
+    assert _left_behind("deploys") == []

@@ -8,7 +8,6 @@ outside: verdicts rest on what the watcher saw, the script's events draw the tim
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import pytest
 
@@ -17,11 +16,19 @@ from stackproof.checks.evidence import Evidence
 from stackproof.checks.needs import nothing_to_check, require
 from stackproof.checks.problems import Problems
 from stackproof.drills.deploys import DeployTarget
-from stackproof.drills.polling import Polling, ProbeLog
+from stackproof.drills.polling import Polling
+from stackproof.drills.scripts import ScriptResult
 from stackproof.drills.startorder import start_order_problems
-from stackproof.drills.watch import USER_AGENT as WATCHER_AGENT
 from stackproof.errors import CapabilityMissingError, PreconditionError
 from stackproof.profile import Profile
+
+
+def between(result: ScriptResult, first: str, then: str) -> float | None:
+    """Seconds from the script's event `first` to its event `then` (its own clock)."""
+    start, end = result.event(first), result.event(then)
+    if start is None or end is None:
+        return None
+    return float(end["t"]) - float(start["t"])
 
 
 @pytest.mark.requirement("R-DEP-4")
@@ -106,43 +113,40 @@ def test_deploy_switches_release_and_keeps_the_running_one_as_rollback_target(
             objective=policy.health_deadline_s,
             comparison="<=",
         )
+    # As the script tells them (figures, not the verdict): `current` switched → deployed.
+    if (switch_s := between(result, "switched", "deployed")) is not None:
+        evidence.figure("deploy_switch_s", switch_s, "s")
+    evidence.figure("deploy_s", result.seconds, "s")
     problems.raise_if_any()
 
 
 @pytest.mark.destructive
 @pytest.mark.requirement("R-DEP-1")
 def test_deploy_polls_an_unready_release_every_interval_until_the_deadline(
-    deploy_target: DeployTarget, evidence: Evidence, tmp_path: Path
+    deploy_target: DeployTarget, evidence: Evidence
 ) -> None:
     """Given a release that runs but never becomes ready: when and how often is it asked?"""
     target, releases, policy = deploy_target, deploy_target.releases, deploy_target.policy
     before = releases.pointed("current")
-    probe_log = tmp_path / "probes.jsonl"
-    port = target.stack.service(target.service).endpoint().port
+    probe_log = releases.scratch("probes.jsonl")  # on the stack's side
+    port = target.listen_port()
     version = releases.new_version("unready")
     polling = Polling(policy.health_interval_s, policy.health_deadline_s)
-    since = len(target.stack.lifecycle())
-
-    def release_started() -> float | None:
-        """When the deploy started the release (the stack's lifecycle, not the script's word)."""
-        spawns = [
-            e.at
-            for e in target.stack.lifecycle()[since:]
-            if e.service == target.service and e.kind == "spawn"
-        ]
-        return spawns[0] if spawns else None
+    mark = target.lifecycle_mark()
 
     def polled_past_the_deadline() -> str | None:
-        late = polling.overran(ProbeLog.read(probe_log, WATCHER_AGENT), release_started())
+        log = target.probes(probe_log)
+        late = polling.overran(log, target.release_started(mark, log)[0])
         return "a probe came after the deadline" if late else None
 
     with target.watch() as watcher:
         artifact = releases.unready(version, port, probe_log)
         result = target.deploy_until(artifact, polled_past_the_deadline)
-    log = ProbeLog.read(probe_log, WATCHER_AGENT)
-    origin = release_started()
+    log = target.probes(probe_log)
+    origin, timed_by = target.release_started(mark, log)
     span = polling.span(log, origin)
     evidence.add("deploy", result.evidence())
+    evidence.add("release started (timed by)", timed_by)
     evidence.add(
         "probes (s after the release started)",
         [round(t - (origin or t), 3) for t in log.probes],
@@ -154,7 +158,9 @@ def test_deploy_polls_an_unready_release_every_interval_until_the_deadline(
             f"{policy.health_interval_s:g} s for at most {policy.health_deadline_s:g} s",
             [("deploy", result)],
             watcher,
-            log.probes,
+            # The probes' clock is the stack's: on this machine's timeline only where the
+            # stack's lifecycle timed the release.
+            log.probes if mark is not None else (),
         ),
     )
     problems = polling.problems(log, origin)
@@ -242,6 +248,9 @@ def test_a_failing_release_is_replaced_by_the_previous_one(
         "serving",
         f"after the deploy: readiness {final.status} from {final.release}",
     )
+    # As the script tells it (a figure, not the verdict): rollback decided → serving again.
+    if (rollback_s := between(result, "rollback", "rolled_back")) is not None:
+        evidence.figure("rollback_s", rollback_s, "s")
     if (outage := watcher.outage()) is not None:
         seconds = outage[1] - outage[0]
         evidence.figure("outage_s", seconds, "s", objective=policy.outage_budget_s, comparison="<=")
@@ -269,7 +278,7 @@ def test_an_invalid_artifact_never_takes_the_service_down(
     problems = Problems("deploys of invalid artifacts")
     results = []
     with target.watch() as watcher:
-        began = target.stack.lifecycle()
+        mark = target.lifecycle_mark()
         for kind, artifact in artifacts.items():
             result = target.deploy(artifact)
             results.append((kind, result))
@@ -284,7 +293,7 @@ def test_an_invalid_artifact_never_takes_the_service_down(
                 kind,
                 f"current → {releases.pointed('current')}, expected {before}",
             )
-    touched = [e for e in target.stack.lifecycle()[len(began) :] if e.service == target.service]
+    touched = target.since(mark) or []
     problems.expect(
         not touched,
         "service",
@@ -292,14 +301,24 @@ def test_an_invalid_artifact_never_takes_the_service_down(
     )
     # The lifecycle above tells any restart; the identities seen confirm it where the
     # backend reports them (none seen: nothing to compare, not a restart).
-    if len(ran_as := watcher.identities()) > 1:
+    ran_as = watcher.identities()
+    if len(ran_as) > 1:
         problems.add("service", f"the service ran as {sorted(ran_as)}: it was restarted")
+    evidence.add(
+        "restarts seen by",
+        "the stack's lifecycle" if mark is not None else f"the restart identities {sorted(ran_as)}",
+    )
     down = watcher.unready(definite=True)
     problems.expect(not down, "service", f"readiness dropped {len(down)} time(s)")
     evidence.add(
         "chart", target.chart(f"deploys of invalid {target.service} artifacts", results, watcher)
     )
     problems.raise_if_any()
+    if mark is None and not ran_as:
+        raise PreconditionError(
+            f"the backend keeps no lifecycle and reports no restart identity of "
+            f"{target.service}, so a restart by the deploys cannot be seen"
+        )
 
 
 @pytest.mark.destructive

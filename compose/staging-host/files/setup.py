@@ -21,10 +21,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PG_DATA = Path("/var/lib/staging-pg")
 PG_EMPTY = Path("/var/lib/staging-pg.empty")
 VENV_PYTHON = "/opt/refstack/venv/bin/python"
+RELEASES = Path("/opt/refstack/releases")
+OPS_SCRIPTS = Path("/opt/refstack/app/ops")
 PG_WIPE = f"""#!/bin/sh
 # The app host's database disk lost and provisioned again: the data replaced by the empty
 # cluster of the host's setup. Only while the server is down.
@@ -199,7 +202,12 @@ set -- $(printf '%s\\n' "$@" | grep -v '^--wait$' | sed 's/^/refstack-/; s/$/.se
 case "$action" in
   status) for unit; do
             state=$(systemctl is-active "$unit"); echo "$unit: $state"
-            [ "$state" = active ] || { systemctl is-failed -q "$unit" && echo exited; exit 3; }
+            # Stopped by itself: failed, or crashed and waiting for systemd's restart.
+            [ "$state" = active ] || {
+              { systemctl is-failed -q "$unit" ||
+                [ "$(systemctl show --property=SubState --value "$unit")" = auto-restart ]; } &&
+                echo exited
+              exit 3; }
           done ;;
   *) exec sudo -n systemctl "$action" "$@" ;;
 esac
@@ -214,6 +222,7 @@ def ops(settings: dict[str, Any]) -> None:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.chown(path, "deploy", "deploy")
     postgres, _ = dsns(settings)
+    database = f"{urlsplit(postgres).hostname}:{urlsplit(postgres).port or 5432}"
     bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
     write(
         folder / "ops.toml",
@@ -240,7 +249,7 @@ folder = "refstack/auth/migrations"
 argv = ["{VENV_PYTHON}", "-m", "refstack.common.migrations", "auth", "refstack/auth/migrations"]
 
 [[restore.migrate]]
-cwd = "/opt/refstack/app"
+cwd = "{RELEASES}/bot/current"
 schema = "bot"
 folder = "refstack/bot/migrations"
 argv = ["{VENV_PYTHON}", "-m", "refstack.common.migrations", "bot", "refstack/bot/migrations"]
@@ -248,6 +257,21 @@ argv = ["{VENV_PYTHON}", "-m", "refstack.common.migrations", "bot", "refstack/bo
 [restore.ready]
 auth = "http://127.0.0.1:8001/readyz"
 bot = "http://127.0.0.1:8002/readyz"
+
+# The bot runs from a release (the unit starts {RELEASES}/bot/current/bin/start).
+[deploy.bot]
+releases = "{RELEASES}/bot"
+entrypoint = "bin/start"
+health_url = "http://127.0.0.1:8002/readyz"
+interval_s = 5
+deadline_s = 60
+dependencies = ["postgres://{database}"]
+
+[release.bot]
+source = "/opt/refstack/app"
+include = ["refstack"]
+app = "refstack.bot.app:app"
+python = "{VENV_PYTHON}"
 """,
         0o600,
         "deploy",
@@ -260,6 +284,23 @@ bot = "http://127.0.0.1:8002/readyz"
             '         exec sudo -n systemctl start "$@" ;;\n  *) exec sudo',
         )
     write(folder / "svc", control, 0o755, "deploy")
+    releases(folder / "ops.toml", variant)
+
+
+def releases(config: Path, variant: dict[str, Any]) -> None:
+    """The bot as releases: the operator's first install (`release.py bootstrap`), as the
+    deploy user, before the unit starts it from `current`."""
+    RELEASES.mkdir(mode=0o755, parents=True, exist_ok=True)
+    shutil.chown(RELEASES, "deploy", "deploy")
+    as_user("deploy", ["python3", str(OPS_SCRIPTS / "release.py"), "bootstrap", "bot",
+                       "--version", "1", "--config", str(config)],
+            stdout=subprocess.DEVNULL)  # fmt: skip
+    if variant.get("deploy_never_rolls_back"):  # the host mutant: a rollback only said
+        script = OPS_SCRIPTS / "deploy.py"
+        text = script.read_text("utf-8")
+        honest = 'if self.start_and_watch(running, "rollback to"):'
+        assert honest in text, "deploy.py's rollback line changed: update the host mutant"
+        script.write_text(text.replace(honest, "if True:  # host mutant: never rolls back"))
 
 
 def app(seed: Path, settings: dict[str, Any]) -> None:

@@ -114,6 +114,25 @@ class FileAccess(Protocol):
         """Where `path` is on this machine (a bind mount, the same host), or None."""
         ...
 
+    def upload(self, local: Path, target: PurePosixPath) -> None:
+        """Put the file or folder `local` (of this machine) at `target` on the stack's side,
+        modes and symbolic links kept; `target` must not exist."""
+        ...
+
+    def download(self, source: PurePosixPath, local: Path) -> None:
+        """Bring the file or folder `source` here, to `local` (which must not exist), modes
+        and symbolic links kept."""
+        ...
+
+    def temp_folder(self, prefix: str) -> PurePosixPath:
+        """A new empty folder on the stack's side (mode 0700), for the caller to remove with
+        `remove_tree`."""
+        ...
+
+    def remove_tree(self, path: PurePosixPath) -> None:
+        """Remove a folder and everything in it; one that is not there is fine."""
+        ...
+
 
 class ScriptProcess(Protocol):
     """An operations script the backend started, as cron or CI would have."""
@@ -159,6 +178,7 @@ class OpsAccess:
     database: str | None = None
     deploy_services: tuple[str, ...] = field(default=())
     release_entrypoint: str = "bin/start"
+    python: str | None = None  # the interpreter `{{ python }}` names there; None: this one
 
     def command(self, operation: str, *args: str) -> list[str]:
         argv = self.scripts.get(operation)
@@ -184,6 +204,11 @@ class ServiceControl(ABC):
 
     def base_url(self) -> str:
         return self.endpoint().url()
+
+    def listen_port(self) -> int:
+        """The port the service listens on where it runs (its primary one); the harness
+        may reach it elsewhere (`endpoint`: a forward, a published port)."""
+        return self.endpoint().port
 
     def identity(self) -> str | None:
         """An opaque value that changes whenever the service's main process is replaced (a

@@ -11,6 +11,7 @@ time elapsed, not gap by gap.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import statistics
@@ -21,6 +22,7 @@ from stackproof.checks.problems import Problems
 from stackproof.errors import PreconditionError
 
 LISTEN_FAILED = "listen_failed"
+STARTED = "started"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +32,31 @@ class ProbeLog:
 
     probes: tuple[float, ...]
     listen_error: str | None = None
+    started: float | None = None  # when the release says it started, in its probes' clock
 
     @classmethod
     def read(cls, path: Path, ignore_agent: str) -> ProbeLog:
         """The log at `path`, less the requests of `ignore_agent` (the harness's watcher)."""
         if not path.exists():
             return cls(())
-        records = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+        return cls.parse(path.read_text("utf-8"), ignore_agent)
+
+    @classmethod
+    def parse(cls, text: str, ignore_agent: str) -> ProbeLog:
+        """A log's text; a line cut off by a write under way (the log read while the
+        release appends to it) is not read yet."""
+        records = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
         failed = [r for r in records if r.get("event") == LISTEN_FAILED]
+        started = [r["t"] for r in records if r.get("event") == STARTED]
         probes = sorted(r["t"] for r in records if "path" in r and r.get("agent") != ignore_agent)
-        return cls(tuple(probes), str(failed[0].get("error")) if failed else None)
+        return cls(
+            tuple(probes),
+            str(failed[0].get("error")) if failed else None,
+            started[0] if started else None,
+        )
 
     def gaps(self) -> list[float]:
         return [b - a for a, b in itertools.pairwise(self.probes)]

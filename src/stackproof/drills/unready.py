@@ -3,9 +3,13 @@
     python -m stackproof.drills.unready --port N --log FILE
 
 Each request is logged as a JSON line (`t`: monotonic seconds of its arrival, `path`,
-`agent`), so a drill sees when and how often a deploy polled it (R-DEP-1); a port it cannot
-listen on is logged as `{"event": "listen_failed", "error": ...}`. Stops on SIGTERM like any
-service.
+`agent`), so a drill sees when and how often a deploy polled it (R-DEP-1); its own start
+first, as `{"event": "started", "t": ...}` (in the clock of its probes, for stacks on
+another host whose starts the harness cannot time); a port it cannot listen on is logged as
+`{"event": "listen_failed", "error": ...}`. Stops on SIGTERM like any service.
+
+Standard library only: a drill ships this file inside a release and runs it with the
+stack's own interpreter.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", type=Path, required=True)
     args, _ = parser.parse_known_args(argv)  # the service manager's own options are ignored
+    _append(args.log, {"event": "started", "t": time.monotonic()})
     try:
         server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.log))
     except OSError as error:  # the port is taken: say so, for the drill to tell from a finding

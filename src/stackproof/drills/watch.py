@@ -48,7 +48,7 @@ class ServiceWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"watch-{service}", daemon=True)
 
-    def _sample(self) -> Sample:
+    def sample(self) -> Sample:
         at = time.monotonic()
         timed_out = False
         try:
@@ -65,7 +65,7 @@ class ServiceWatcher:
 
     def _watch(self) -> None:
         while True:
-            self.samples.append(self._sample())
+            self.samples.append(self.sample())
             # The sampling interval of an observer, ended at once by `stop`.
             if self._stop.wait(self.interval_s):
                 return
@@ -82,7 +82,7 @@ class ServiceWatcher:
     ) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append(self._sample())
+        self.samples.append(self.sample())
 
     # --- what the samples say ---
 

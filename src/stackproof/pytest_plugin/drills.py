@@ -49,12 +49,20 @@ def own_ops_scripts(profile: Profile, request: pytest.FixtureRequest) -> OpsScri
 
 
 @pytest.fixture
-def deploy_target(profile: Profile, request: pytest.FixtureRequest, tmp_path: Path) -> DeployTarget:
-    """The first service the profile deploys as releases, on a stack of the test's own."""
+def deploy_target(
+    profile: Profile, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[DeployTarget]:
+    """The first service the profile deploys as releases, on a stack of the test's own,
+    ready before the drill; what the drill shipped to the stack's side is removed after."""
     _profile_has_ops(profile, deploys=True)
     stack: Stack = request.getfixturevalue("own_stack")
     _needs_ops(stack)
-    return DeployTarget.first_of(stack, tmp_path / "artifacts")
+    target = DeployTarget.first_of(stack, tmp_path / "artifacts")
+    try:
+        target.require_ready("before the drill")
+        yield target
+    finally:
+        target.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import stat
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from stackproof.backends.values import FileKind, FileStat
@@ -66,3 +67,24 @@ class LocalFiles:
 
     def local_path(self, path: PurePosixPath) -> Path:
         return Path(path)
+
+    def upload(self, local: Path, target: PurePosixPath) -> None:
+        _copy_tree_or_file(local, Path(target))
+
+    def download(self, source: PurePosixPath, local: Path) -> None:
+        _copy_tree_or_file(Path(source), local)
+
+    def temp_folder(self, prefix: str) -> PurePosixPath:
+        return PurePosixPath(tempfile.mkdtemp(prefix=prefix))
+
+    def remove_tree(self, path: PurePosixPath) -> None:
+        shutil.rmtree(Path(path), ignore_errors=True)
+
+
+def _copy_tree_or_file(source: Path, target: Path) -> None:
+    if target.exists() or target.is_symlink():
+        raise FileExistsError(target)
+    if source.is_dir() and not source.is_symlink():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copy2(source, target, follow_symlinks=False)

@@ -51,6 +51,7 @@ def remote_ops(settings: OpsSettings, host: RemoteOps, database: str | None) -> 
         database=database,
         deploy_services=tuple(settings.deploy_services),
         release_entrypoint=settings.release_entrypoint,
+        python=host.python,
     )
 
 

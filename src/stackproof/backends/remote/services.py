@@ -52,6 +52,14 @@ class RemoteService(ServiceControl):
     def endpoint(self, port: str | None = None) -> Endpoint:
         return endpoint_of(self.base_url())
 
+    def listen_port(self) -> int:
+        """On the host: `remote.services.<name>.listen` where the profile names it (the
+        harness then reaches the service through a forward), else its URL's port."""
+        listen = None if self._runtime is None else self._runtime.settings.listen
+        if listen:
+            return int(listen.rpartition(":")[2])
+        return super().listen_port()
+
     def admin_url(self) -> str:
         if self._admin is None:
             raise CapabilityMissingError(
