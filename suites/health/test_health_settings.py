@@ -54,7 +54,8 @@ def _ready(readiness: HealthEndpoint, profile: Profile, when: str) -> None:
 
 def _did_not_run(started: TrialStart, away: str) -> str:
     how = "kept from listening" if started.exit_code is None else f"exited ({started.exit_code})"
-    tail = " | ".join(started.output.strip().splitlines()[-3:])[:300]
+    lines = started.output.strip().splitlines()
+    tail = lines[-1][:300] if lines else "no output"  # the error it ended with
     return f"it {how} with {away}, instead of running: {tail}"
 
 
