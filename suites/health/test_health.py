@@ -13,6 +13,7 @@ from stackproof.checks.answers import health_paths
 from stackproof.checks.clients import own_client_address
 from stackproof.checks.evidence import Evidence
 from stackproof.checks.health import (
+    StatusClock,
     dependants,
     hard_dependencies,
     health_endpoint,
@@ -203,6 +204,7 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
             enable="services.<name>.health.hard_dependencies",
         )
     problems = Problems("readiness following its dependencies")
+    clock = StatusClock(problems, evidence, policy.poll_interval_s)
     unknown: set[str] = set()  # services whose restart the backend cannot tell
     for dependency in hard_dependencies(own_stack):
         watched = dependants(own_stack, dependency)
@@ -211,35 +213,24 @@ def test_readiness_follows_a_hard_dependency_down_and_back(
         unknown |= restarts.unknown
         own_stack.service(dependency).stop()
         for name, endpoint in endpoints.items():
-            took = endpoint.await_status({503}, policy.detect_within_s, policy.poll_interval_s)
-            if took is None:
-                problems.add(
-                    name, f"still not 503 {policy.detect_within_s:g} s after {dependency} stopped"
-                )
-            else:
-                evidence.figure(
-                    f"{name}_detects_{dependency}_down_s",
-                    took,
-                    "s",
-                    objective=policy.detect_within_s,
-                    comparison="<=",
-                )
+            clock.until(
+                endpoint,
+                {503},
+                policy.detect_within_s,
+                key=name,
+                missed=f"still not 503 {policy.detect_within_s:g} s after {dependency} stopped",
+                figure=f"{name}_detects_{dependency}_down_s",
+            )
         own_stack.service(dependency).start()  # returns once the dependency itself is ready
         for name, endpoint in endpoints.items():
-            took = endpoint.await_status({200}, policy.recover_within_s, policy.poll_interval_s)
-            if took is None:
-                problems.add(
-                    name,
-                    f"not 200 again {policy.recover_within_s:g} s after {dependency} recovered",
-                )
-            else:
-                evidence.figure(
-                    f"{name}_recovers_from_{dependency}_s",
-                    took,
-                    "s",
-                    objective=policy.recover_within_s,
-                    comparison="<=",
-                )
+            clock.until(
+                endpoint,
+                {200},
+                policy.recover_within_s,
+                key=name,
+                missed=f"not 200 again {policy.recover_within_s:g} s after {dependency} recovered",
+                figure=f"{name}_recovers_from_{dependency}_s",
+            )
             if restarted := restarts.restarted(name):
                 problems.add(name, f"{restarted}; readiness must recover in place")
     problems.raise_if_any()

@@ -272,6 +272,19 @@ class ServiceControl(ABC):
         budget)."""
         raise CapabilityMissingError(f"{type(self).__name__} cannot start services on trial")
 
+    def restarted_with(
+        self, env: Mapping[str, str | None]
+    ) -> AbstractContextManager[TrialStart | None]:
+        """For the block, the service runs (unsupervised) with `env` changed (None removes a
+        variable; every key must be one the service's environment has), from the moment it
+        listens; the block gets None then, or, when it exited or never listened within its
+        start budget, what it did (`TrialStart`). Afterwards it runs as the profile says
+        again, ready, also after a failure in the block."""
+        raise CapabilityMissingError(
+            f"{type(self).__name__} cannot restart a service with a changed environment",
+            enable="--backend=process",
+        )
+
     def logs(self) -> str:
         raise CapabilityMissingError(f"{type(self).__name__} cannot read logs")
 

@@ -40,6 +40,7 @@ class Offer:
     no_distinct_clients: str | None = None  # the front telling the harness's clients apart
     no_host_commands: str | None = None  # the host's own firewall and fail2ban, asked as root
     no_dependency_files: str | None = None  # taking a service's dependency files away
+    no_setting_changes: str | None = None  # restarting a service with a setting taken away
     held_secrets: frozenset[str] | None = None  # the secrets whose values it has; None: all
 
     def holds_secret(self, name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
 import time
@@ -12,7 +13,9 @@ from typing import Literal
 import httpx
 
 from stackproof.backends.base import Stack
+from stackproof.checks.evidence import Evidence
 from stackproof.checks.http import certificate_rejection, trust, unverified
+from stackproof.checks.problems import Problems
 from stackproof.errors import CapabilityMissingError, PreconditionError, ServiceStartError
 from stackproof.readiness import Check, Condition, wait_for
 
@@ -68,15 +71,21 @@ class HealthEndpoint:
             return None, time.monotonic() - started, f"{type(error).__name__}: {error}"
         return response, time.monotonic() - started, None
 
-    def answers(self, statuses: set[int], timeout_s: float = 1.0) -> Condition:
-        """A readiness condition: the endpoint answers one of `statuses`."""
-        return _Answers(self, frozenset(statuses), timeout_s)
+    def answers(
+        self, statuses: set[int], timeout_s: float = 1.0, body: str | None = None
+    ) -> Condition:
+        """A readiness condition: the endpoint answers one of `statuses` (with `body`, if
+        given, exactly)."""
+        return _Answers(self, frozenset(statuses), timeout_s, body)
 
-    def await_status(self, statuses: set[int], timeout_s: float, interval_s: float) -> float | None:
-        """Seconds until the endpoint answers one of `statuses`; None if it never did."""
+    def await_status(
+        self, statuses: set[int], timeout_s: float, interval_s: float, body: str | None = None
+    ) -> float | None:
+        """Seconds until the endpoint answers one of `statuses` (and `body`, if given);
+        None if it never did."""
         try:
             return wait_for(
-                self.answers(statuses),
+                self.answers(statuses, body=body),
                 timeout_s=timeout_s,
                 what=f"{self.service} {self.kind}",
                 interval_s=interval_s,
@@ -86,21 +95,76 @@ class HealthEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusClock:
+    """Times an endpoint's way to a status against its objective: the seconds it took are
+    a figure (with the objective beside them), a status that never came within the
+    objective is a problem under the check's key. The time is evidence, never asserted."""
+
+    problems: Problems
+    evidence: Evidence
+    interval_s: float
+
+    def until(
+        self,
+        endpoint: HealthEndpoint,
+        statuses: set[int],
+        within_s: float,
+        *,
+        key: str,
+        missed: str,
+        figure: str,
+        body: str | None = None,
+    ) -> float | None:
+        """Seconds until `endpoint` answered one of `statuses` (with `body` exactly, if
+        given), recorded as `figure` (in s); None, with `missed` added under `key`, when it
+        did not within `within_s`."""
+        took = endpoint.await_status(statuses, within_s, self.interval_s, body)
+        if took is None:
+            self.problems.add(key, missed)
+        else:
+            self.evidence.figure(figure, took, "s", objective=within_s, comparison="<=")
+        return took
+
+
+@dataclass(frozen=True, slots=True)
 class _Answers:
     endpoint: HealthEndpoint
     statuses: frozenset[int]
     timeout_s: float
+    body: str | None = None
 
     @property
     def description(self) -> str:
         wanted = "/".join(str(s) for s in sorted(self.statuses))
-        return f"GET {self.endpoint.url} answers {wanted}"
+        return f"GET {self.endpoint.url} answers {wanted}" + (
+            "" if self.body is None else f" with {self.body[:80]!r}"
+        )
 
     def check(self) -> Check:
         response, _, error = self.endpoint.get(self.timeout_s)
         if response is None:
             return Check(False, str(error))
-        return Check(response.status_code in self.statuses, f"status {response.status_code}")
+        seen = f"status {response.status_code}"
+        if self.body is not None and response.text != self.body:
+            return Check(False, f"{seen}, body {response.text[:80]!r}")
+        return Check(response.status_code in self.statuses, seen)
+
+
+def names_dependency(body: str, dependency: str) -> bool:
+    """Whether a health body names `dependency` (in its JSON, or its text if it is none)."""
+    try:
+        text = json.dumps(json.loads(body))
+    except ValueError:
+        text = body
+    return dependency.lower() in text.lower()
+
+
+def degradation_unreported(body: str, steady_body: str, dependency: str) -> str | None:
+    """Why a readiness body does not report `dependency` degraded (R-HLT-5): it must name it
+    and say something else than it said with every dependency up; None when it does."""
+    if names_dependency(body, dependency) and body != steady_body:
+        return None
+    return f"the readiness body does not report {dependency} degraded: {body[:200]}"
 
 
 def health_endpoint(stack: Stack, service: str, kind: HealthKind) -> HealthEndpoint:

@@ -92,6 +92,16 @@ def _readiness_with_file(kind: str) -> Callable[[Profile], bool]:
     return found
 
 
+def _readiness_with_setting(kind: str) -> Callable[[Profile], bool]:
+    def found(profile: Profile) -> bool:
+        return any(
+            s.health.readiness and any(d.kind == kind for d in s.health.depends_on_settings)
+            for s in profile.services.values()
+        )
+
+    return found
+
+
 def _database_behind_readiness(profile: Profile) -> bool:
     databases = set(profile.services_of_kind("postgres"))
     return any(
@@ -250,6 +260,18 @@ _PROFILE_NEEDS = (
         "services.<name>.health.depends_on_files with kind = \"soft\"",
     ),
     _profile_need(
+        "hard_setting_dependency", "readiness with a hard depends_on_settings",
+        _readiness_with_setting("hard"),
+        "no service with a readiness endpoint names a hard setting dependency to take away",
+        "services.<name>.health.depends_on_settings with kind = \"hard\"",
+    ),
+    _profile_need(
+        "soft_setting_dependency", "readiness with a soft depends_on_settings",
+        _readiness_with_setting("soft"),
+        "no service with a readiness endpoint names a soft setting dependency to take away",
+        "services.<name>.health.depends_on_settings with kind = \"soft\"",
+    ),
+    _profile_need(
         "front_readiness", "readiness through the front",
         lambda p: any(s.health.readiness and s.health.public_prefix for s in p.services.values()),
         "no service's readiness is exposed through the front",
@@ -308,6 +330,10 @@ _BACKEND_NEEDS = (
     Need(
         "dependency_files", "backend", lambda s: s.offer.no_dependency_files,
         "taking a service's files away",
+    ),
+    Need(
+        "setting_changes", "backend", lambda s: s.offer.no_setting_changes,
+        "restarting a service with a setting taken away",
     ),
     Need(
         "fault_links", "backend",

@@ -115,6 +115,28 @@ class FileDependency(Strict):
     )
 
 
+class SettingDependency(Strict):
+    """A setting (an environment variable) a service's readiness depends on: the suite
+    restarts the service without it and, afterwards, with it again (R-HLT-3 for a hard one,
+    which readiness must answer 503 without, R-HLT-5 for a soft one, without which the
+    service stays ready and reports the degradation). A setting the service refuses to start
+    without is no health dependency (R-AUTH-2 judges such refusals)."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="its check's name in the readiness body")
+    env: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the environment variable it is"
+    )
+    kind: Literal["hard", "soft"] = "hard"
+    take_away: Literal["unset", "empty"] = Field(
+        default="unset", description="start the service without the variable, or with it empty"
+    )
+
+
+def _unique_names(field: str, names: list[str]) -> None:
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"{field} repeat a name: {', '.join(repeated)}")
+
+
 class HealthSettings(Strict):
     liveness: str | None = None
     readiness: str | None = None
@@ -124,13 +146,19 @@ class HealthSettings(Strict):
     hard_dependencies: list[str] = Field(default_factory=list)
     soft_dependencies: list[str] = Field(default_factory=list)
     depends_on_files: list[FileDependency] = Field(default_factory=list)
+    depends_on_settings: list[SettingDependency] = Field(default_factory=list)
 
     @field_validator("depends_on_files")
     @classmethod
     def _file_names(cls, value: list[FileDependency]) -> list[FileDependency]:
-        names = [f.name for f in value]
-        if repeated := sorted({n for n in names if names.count(n) > 1}):
-            raise ValueError(f"depends_on_files repeat a name: {', '.join(repeated)}")
+        _unique_names("depends_on_files", [f.name for f in value])
+        return value
+
+    @field_validator("depends_on_settings")
+    @classmethod
+    def _setting_names(cls, value: list[SettingDependency]) -> list[SettingDependency]:
+        _unique_names("depends_on_settings", [s.name for s in value])
+        _unique_names("depends_on_settings' env", [s.env for s in value])
         return value
 
     @field_validator("liveness", "readiness", "public_prefix")

@@ -31,13 +31,13 @@ from refstack.auth.tokens import TokenCipher
 from refstack.common.errors import error_body
 from refstack.common.health import file_dependency
 from refstack.common.service import HEALTH_PATHS, create_service
-from refstack.common.settings import required, seconds
+from refstack.common.settings import optional, required, seconds
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 API_KEY = load_api_key()
 CONTEXT_KEY = required("OAUTH_CONTEXT_KEY").encode()
 cipher = TokenCipher(required("TOKEN_ENCRYPTION_KEY"))
-links = Links(required("DATABASE_URL"))
+links = Links(optional("DATABASE_URL"))  # unset: unready, and its routes answer 503
 anilist = AniListOAuth(
     required("ANILIST_URL"),
     required("ANILIST_CLIENT_ID"),

@@ -39,10 +39,12 @@ class AlreadyLinkedError(Exception):
 
 
 class Links:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str | None) -> None:
         self.database_url = database_url
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        if self.database_url is None:
+            raise psycopg.OperationalError("no database configured (DATABASE_URL)")
         return await psycopg.AsyncConnection.connect(
             self.database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
         )

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from refstack.bot.aliases import Aliases
 from refstack.bot.anilist import AniList, AniListUnavailableError
 from refstack.bot.cache import MediaCache
 from refstack.bot.canary import canary_routes
@@ -37,6 +38,7 @@ from refstack.bot.interactions import (
 from refstack.bot.signature import load_public_key, verified
 from refstack.bot.usage import UsageRow, UsageWriter, user_hash
 from refstack.common.errors import error_body
+from refstack.common.health import file_dependency
 from refstack.common.service import create_service
 from refstack.common.settings import optional, required, seconds
 
@@ -55,6 +57,9 @@ cache = MediaCache(
     CACHE_TTL_S,
     seconds("CACHE_TIMEOUT_S", 0.3),
 )
+# Nicknames of titles (aliases.py): a soft readiness dependency, optional.
+ALIASES_FILE = optional("TITLE_ALIASES_FILE")
+aliases = Aliases(Path(ALIASES_FILE) if ALIASES_FILE else None)
 usage = UsageWriter(required("DATABASE_URL"), seconds("WRITE_ATTEMPT_TIMEOUT_S", 2.0))
 
 
@@ -74,7 +79,7 @@ async def anime(command: Command) -> dict[str, Any]:
     if not search:
         return message("Tell me which anime: `/anime <title>`.", ephemeral=True)
     try:
-        media = await lookup(search)
+        media = await lookup(aliases.resolve(search))
     except AniListUnavailableError:
         # An error event with the user and guild in scope: the telemetry hashes both IDs.
         log.exception("AniList lookup failed for %s", command)
@@ -156,4 +161,7 @@ app = create_service(
         "DISCORD_BOT_TOKEN": optional("DISCORD_BOT_TOKEN"),
         "CANARY_TOKEN": optional("CANARY_TOKEN"),
     },
+    files=[file_dependency("title_aliases", Path(ALIASES_FILE), hard=False)]
+    if ALIASES_FILE
+    else [],
 )

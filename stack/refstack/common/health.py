@@ -73,6 +73,16 @@ def file_dependency(name: str, path: Path, hard: bool) -> Dependency:
     return Dependency(name, (name,), probe, hard=hard)
 
 
+def unconfigured_dependency(name: str, checks: tuple[str, ...], hard: bool) -> Dependency:
+    """A dependency the service has no setting for (its URL unset): every check it covers
+    is "unconfigured", so readiness says so instead of the service refusing to start."""
+
+    async def probe() -> dict[str, str]:
+        return dict.fromkeys(checks, "unconfigured")
+
+    return Dependency(name, checks, probe, hard=hard)
+
+
 async def _ask(dependency: Dependency, timeout_s: float) -> dict[str, str]:
     try:
         return await asyncio.wait_for(dependency.probe(), timeout_s)

@@ -15,7 +15,13 @@ from starlette.types import ASGIApp
 
 from refstack.common import logs
 from refstack.common.errors import dependency_unavailable, http_error, unexpected_error
-from refstack.common.health import Dependency, health_routes, postgres_dependency, redis_dependency
+from refstack.common.health import (
+    Dependency,
+    health_routes,
+    postgres_dependency,
+    redis_dependency,
+    unconfigured_dependency,
+)
 from refstack.common.requestid import RequestIdMiddleware
 from refstack.common.settings import CommonSettings
 from refstack.common.telemetry import start_telemetry
@@ -52,11 +58,17 @@ def create_service(
         if settings.redis_url
         else None
     )
+    # A connection setting left unset is reported, not refused: without the database the
+    # service is unready (hard), without the cache degraded (soft).
     dependencies: list[Dependency] = [
         postgres_dependency(settings.database_url, schema, migrations)
+        if settings.database_url
+        else unconfigured_dependency("postgres", ("postgres", "migrations"), hard=True)
     ]
     if cache is not None:
         dependencies.append(redis_dependency(cache))
+    else:
+        dependencies.append(unconfigured_dependency("redis", ("redis",), hard=False))
     dependencies.extend(files)  # files the service reads (file_dependency)
 
     @asynccontextmanager

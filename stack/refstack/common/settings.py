@@ -38,8 +38,8 @@ def seconds(name: str, default: float) -> float:
 @dataclass(frozen=True, slots=True)
 class CommonSettings:
     service: str
-    database_url: str
-    redis_url: str | None
+    database_url: str | None  # unset: the service runs, unready (a hard setting, R-HLT-3)
+    redis_url: str | None  # unset: it runs without a cache, degraded (a soft one, R-HLT-5)
     readiness_timeout_s: float
     log_level: str
 
@@ -47,7 +47,7 @@ class CommonSettings:
     def from_env(cls, service: str) -> CommonSettings:
         return cls(
             service=service,
-            database_url=required("DATABASE_URL"),
+            database_url=optional("DATABASE_URL"),
             redis_url=optional("REDIS_URL"),
             readiness_timeout_s=seconds("READINESS_TIMEOUT_S", 2.0),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),

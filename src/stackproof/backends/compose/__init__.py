@@ -129,6 +129,8 @@ class ComposeBackend(Backend):
             no_host_commands=f"{NOT_THE_STACKS} (to enable: backend remote (a staging host))",
             no_dependency_files="the compose backend cannot take a service's dependency files "
             "away yet (to enable: --backend=process)",
+            no_setting_changes="the compose backend cannot restart a service with a setting "
+            "taken away yet (to enable: --backend=process)",
         )
 
     @contextmanager

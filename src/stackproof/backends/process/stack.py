@@ -21,9 +21,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -91,7 +91,7 @@ from stackproof.ports import (
 from stackproof.procs import ManagedProcess, ProcessSpec, is_root, run_commands, tail
 from stackproof.profile import Profile
 from stackproof.profile.model import FileDependency
-from stackproof.readiness import AllOf, Check, wait_for
+from stackproof.readiness import AllOf, Check, TcpPort, wait_for
 from stackproof.run import RunContext
 from stackproof.signals import deferred_interrupts
 from stackproof.tls_ca import RunCA
@@ -247,6 +247,46 @@ class ProcessServiceControl(ServiceControl):
             trial.stop(STOP_TIMEOUT_S)
         output = log.read_text("utf-8", errors="replace") if log.exists() else ""
         return TrialStart(code, "\n".join(output.splitlines()[1:]))  # less our own header
+
+    @contextmanager
+    def restarted_with(self, env: Mapping[str, str | None]) -> Iterator[TrialStart | None]:
+        spec = self.service.command()
+        if unknown := sorted(set(env) - set(spec.env)):
+            raise PreconditionError(
+                f"{self.name}'s environment has no {', '.join(unknown)}: taking it away "
+                "would change nothing (services.<name>.process.env)"
+            )
+        changed = {k: v for k, v in spec.env.items() if k not in env}
+        changed |= {k: v for k, v in env.items() if v is not None}
+        log = self._stack.temp_dir / f"{self.name}-changed-env-{time.monotonic_ns()}.log"
+        self.stop()
+        try:
+            changed_run = ManagedProcess(
+                replace(spec, name=f"{self.name} (changed env)", env=changed, log_path=log),
+                self._stack.run.run_id,
+            )
+            changed_run.start()
+            try:
+                endpoint = self.endpoint()
+                outcome: TrialStart | None = None
+                try:
+                    wait_for(
+                        TcpPort(endpoint.host, endpoint.port),
+                        timeout_s=self.service.ready_timeout_s,
+                        what=f"{changed_run.spec.name} listening",
+                        give_up=changed_run.exited_reason,
+                        interval_s=0.05,
+                    )
+                except ServiceStartError:
+                    output = log.read_text("utf-8", errors="replace") if log.exists() else ""
+                    outcome = TrialStart(
+                        changed_run.exit_code(), "\n".join(output.splitlines()[1:])
+                    )
+                yield outcome
+            finally:
+                changed_run.stop(STOP_TIMEOUT_S)
+        finally:
+            self.start(wait=True)
 
     def exec(
         self, argv: Sequence[str], timeout_s: float = 60.0

@@ -227,6 +227,8 @@ class RemoteBackend(Backend):
             no_partitions="the remote backend cannot partition services",
             no_dependency_files="the remote backend cannot take a service's dependency files "
             "away yet (to enable: --backend=process)",
+            no_setting_changes="the remote backend does not restart a host's services with "
+            "their settings changed (to enable: --backend=process)",
             held_secrets=frozenset(profile.remote.secrets),
         )
 
