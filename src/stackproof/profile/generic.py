@@ -22,7 +22,9 @@ class GenericReadiness(_Strict):
 
     tcp: str | None = Field(default=None, description="a port name: ready when it accepts")
     http: str | None = Field(default=None, description="a path answering `status`")
-    port: str | None = Field(default=None, description="the port `http` is asked on (default: first)")
+    port: str | None = Field(
+        default=None, description="the port `http` is asked on (default: the first)"
+    )
     status: int = Field(default=200, ge=100, le=599)
     command: list[str] | None = Field(
         default=None, min_length=1, description="an argv (placeholders allowed) that exits 0"

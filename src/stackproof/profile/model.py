@@ -146,8 +146,10 @@ class Service(Strict):
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if not self.ports:
-            raise ValueError(f"{'a generic' if self.kind == 'generic' else 'an app'} service must name its ports, "
-                "e.g. ports = ['http']")
+            raise ValueError(
+                f"{'a generic' if self.kind == 'generic' else 'an app'} service must name its "
+                "ports, e.g. ports = ['http']"
+            )
         if len(set(self.ports)) != len(self.ports):
             raise ValueError(f"ports repeat a name: {list(self.ports)}")
         if self.kind != "postgres" and self.database is not None:
