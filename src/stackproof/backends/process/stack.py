@@ -32,6 +32,7 @@ import psutil
 
 from stackproof.backends.base import OpsAccess, ScriptProcess, ServiceControl, Stack
 from stackproof.backends.process.app import AppService
+from stackproof.backends.process.generic import GenericService
 from stackproof.backends.process.control import Answer, ControlServer
 from stackproof.backends.process.files import LocalFiles
 from stackproof.backends.process.identity import ServesFrom
@@ -101,6 +102,7 @@ SERVICE_KINDS: dict[str, type[ProcessService]] = {
     "redis": RedisService,
     "nginx": NginxService,
     "app": AppService,
+    "generic": GenericService,
 }
 SETUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
