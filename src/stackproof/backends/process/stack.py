@@ -32,9 +32,9 @@ import psutil
 
 from stackproof.backends.base import OpsAccess, ScriptProcess, ServiceControl, Stack
 from stackproof.backends.process.app import AppService
-from stackproof.backends.process.generic import GenericService
 from stackproof.backends.process.control import Answer, ControlServer
 from stackproof.backends.process.files import LocalFiles
+from stackproof.backends.process.generic import GenericService
 from stackproof.backends.process.identity import ServesFrom
 from stackproof.backends.process.links import SERVER_NAME, LinkNetwork
 from stackproof.backends.process.nginx import NginxService
