@@ -148,3 +148,25 @@ def test_the_project_mutants_name_tests_of_the_suites_and_the_unkillable_list_is
     unkillable = load_unkillable(ROOT / "mutants")
     assert set(unkillable) <= tests
     assert len(unkillable) <= len(tests) // 10, "keep it short: add mutants instead"
+
+
+def test_a_mutant_of_another_stack_runs_against_its_profile(tmp_path: Path) -> None:
+    layout = Layout(SUITES, REFERENCE, ROOT / "mutants", tmp_path)
+    (guestbook,) = [m for m in discover(ROOT / "mutants") if m.spec.profile is not None]
+    command = mutant_command(guestbook, layout, tmp_path)
+    example = ROOT / "profiles" / "examples" / "guestbook" / "profile.toml"
+    assert f"--profile={example}" in command
+    assert f"--profile={REFERENCE}" not in command
+    projects = tmp_path / "project"
+    (projects / "mutants").mkdir(parents=True)
+    with pytest.raises(MutantError, match=r"profile: .*nowhere.toml does not exist"):
+        load_mutant_in(projects, 'profile = "nowhere.toml"')
+
+
+def load_mutant_in(project: Path, extra: str) -> Any:
+    folder = project / "mutants" / "m"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mutant.toml").write_text(
+        f'description = "broken somehow"\nexpects = ["R-TLS-1"]\n{extra}\n', "utf-8"
+    )
+    return load_mutant(folder)
