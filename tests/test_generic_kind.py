@@ -8,7 +8,10 @@ compose refuses, saying why, what it could not prove ready.
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from support import GUESTBOOK_EXAMPLE, ROOT
 
 from stackproof.backends.compose.readiness import generic_problems
 from stackproof.backends.process import ProcessBackend, ProcessStack
@@ -330,3 +334,34 @@ def test_compose_refuses_a_generic_readiness_it_cannot_prove(
         (problem,) = problems
         assert expected in problem
         assert problem.startswith("services.web.generic.ready")
+
+
+# --- remote: the service runs already; the plan says what cannot be done there ----------
+
+
+def test_the_plan_on_a_staging_host_explains_every_skip_of_a_generic_stack(
+    tmp_path: Path,
+) -> None:
+    text = GUESTBOOK_EXAMPLE.read_text("utf-8").replace(
+        '[public]\nbody_limit_path = "/api/entries"',
+        '[public]\nbody_limit_path = "/api/entries"\n'
+        'remote = { https_url = "https://guestbook.stackproof.test:8443" }',
+    )
+    assert "remote = {" in text
+    text = text.replace("[stack]", "environment = \"staging\"\n\n[stack]", 1)
+    path = tmp_path / "staging.toml"
+    path.write_text(text, "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "stackproof.cli", "plan", "--json", f"--profile={path}",
+         "--backend=remote", "--allow-destructive"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {r["id"]: r for r in json.loads(done.stdout)["requirements"]}
+    skipped = [t for r in rows.values() for t in r["tests"] if not t["runs"]]
+    assert skipped
+    assert all(t["why"] for t in skipped)
+    for requirement in ("R-BAK-1", "R-BAK-3", "R-SEC-1"):
+        assert all("PostgreSQL" in t["why"] for t in rows[requirement]["tests"])
+    faulted = rows["R-HLT-4"]["tests"]
+    assert all("fault proxy" in t["why"] for t in faulted if not t["runs"])
