@@ -348,7 +348,7 @@ def test_the_plan_on_a_staging_host_explains_every_skip_of_a_generic_stack(
         'remote = { https_url = "https://guestbook.stackproof.test:8443" }',
     )
     assert "remote = {" in text
-    text = text.replace("[stack]", "environment = \"staging\"\n\n[stack]", 1)
+    text = text.replace("[stack]", 'environment = "staging"\n\n[stack]', 1)
     path = tmp_path / "staging.toml"
     path.write_text(text, "utf-8")
     done = subprocess.run(
