@@ -9,6 +9,10 @@
                                    # under suites/, as `pytest --collect-only -q` lists them);
                                    # default: the expected requirements' tests, to the first
                                    # failure
+    profile = "profiles/examples/guestbook/profile.toml"
+                                   # optional: the stack it breaks, a profile relative to
+                                   # the project (default: the reference stack's); the
+                                   # edits apply to a copy of its stack.root
 
     [[edit]]                       # a text replacement in a copy of the stack tree;
     file = "nginx/nginx.conf.template"  # `old` must occur exactly once, so a mutant
@@ -20,10 +24,6 @@
 
     [overlay]                      # merged into the profile
     stack.certificate_days = 5
-
-    profile = "profiles/examples/guestbook/profile.toml"
-                                   # optional: the stack it breaks, a profile relative to
-                                   # the project (default: the reference stack's)
 """
 
 from __future__ import annotations
