@@ -4,12 +4,13 @@ must each fail, and every test of the suites is failed by some mutant or listed 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REFERENCE, ROOT, SUITES
+from support import REFERENCE, ROOT, SUITES, suites_command
 
 from stackproof.errors import MutantError
 from stackproof.mutants import discover, load_mutant
@@ -170,3 +171,16 @@ def load_mutant_in(project: Path, extra: str) -> Any:
         f'description = "broken somehow"\nexpects = ["R-TLS-1"]\n{extra}\n', "utf-8"
     )
     return load_mutant(folder)
+
+
+def test_a_mutant_of_another_stack_is_refused_against_the_reference(tmp_path: Path) -> None:
+    done = subprocess.run(
+        suites_command(
+            str(SUITES / "tls"), f"--profile={REFERENCE}", f"--reports-dir={tmp_path}",
+            "--mutant=guestbook-readiness-ignores-mariadb",
+        ),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "breaks the stack of" in done.stdout + done.stderr
+    assert "examples/guestbook/profile.toml" in done.stdout + done.stderr
