@@ -46,7 +46,7 @@ def install(session: nox.Session, *groups: str) -> None:
 @nox.session
 def conformance(session: nox.Session) -> None:
     """Run the suites against a stack (posargs go to pytest: --profile=..., --backend=...)."""
-    install(session, "servers", "stack", "containers")  # containers: the compose backend
+    install(session, "servers", "stack", "containers", "examples")  # containers: compose
     # `-c` pins the suites' config even when option values are paths elsewhere.
     session.run("pytest", "-c", SUITES_INI, "suites", *session.posargs)
 

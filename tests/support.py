@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SUITES = ROOT / "suites"
 REFERENCE = ROOT / "profiles" / "reference.toml"
 NOTES_EXAMPLE = ROOT / "profiles" / "examples" / "notes" / "profile.toml"
+GUESTBOOK_EXAMPLE = ROOT / "profiles" / "examples" / "guestbook" / "profile.toml"
+POSTBOX_EXAMPLE = ROOT / "profiles" / "examples" / "postbox" / "profile.toml"
 RUN_TIMEOUT_S = 1200  # a guard against a hung run, not a measure: a loaded machine is slow
 
 

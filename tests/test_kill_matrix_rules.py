@@ -4,12 +4,13 @@ must each fail, and every test of the suites is failed by some mutant or listed 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REFERENCE, ROOT, SUITES
+from support import REFERENCE, ROOT, SUITES, suites_command
 
 from stackproof.errors import MutantError
 from stackproof.mutants import discover, load_mutant
@@ -148,3 +149,38 @@ def test_the_project_mutants_name_tests_of_the_suites_and_the_unkillable_list_is
     unkillable = load_unkillable(ROOT / "mutants")
     assert set(unkillable) <= tests
     assert len(unkillable) <= len(tests) // 10, "keep it short: add mutants instead"
+
+
+def test_a_mutant_of_another_stack_runs_against_its_profile(tmp_path: Path) -> None:
+    layout = Layout(SUITES, REFERENCE, ROOT / "mutants", tmp_path)
+    (guestbook,) = [m for m in discover(ROOT / "mutants") if m.spec.profile is not None]
+    command = mutant_command(guestbook, layout, tmp_path)
+    example = ROOT / "profiles" / "examples" / "guestbook" / "profile.toml"
+    assert f"--profile={example}" in command
+    assert f"--profile={REFERENCE}" not in command
+    projects = tmp_path / "project"
+    (projects / "mutants").mkdir(parents=True)
+    with pytest.raises(MutantError, match=r"profile: .*nowhere.toml does not exist"):
+        load_mutant_in(projects, 'profile = "nowhere.toml"')
+
+
+def load_mutant_in(project: Path, extra: str) -> Any:
+    folder = project / "mutants" / "m"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mutant.toml").write_text(
+        f'description = "broken somehow"\nexpects = ["R-TLS-1"]\n{extra}\n', "utf-8"
+    )
+    return load_mutant(folder)
+
+
+def test_a_mutant_of_another_stack_is_refused_against_the_reference(tmp_path: Path) -> None:
+    done = subprocess.run(
+        suites_command(
+            str(SUITES / "tls"), f"--profile={REFERENCE}", f"--reports-dir={tmp_path}",
+            "--mutant=guestbook-readiness-ignores-mariadb",
+        ),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "breaks the stack of" in done.stdout + done.stderr
+    assert "examples/guestbook/profile.toml" in done.stdout + done.stderr

@@ -38,7 +38,7 @@ SCRIPT_TIMEOUT_S = 600.0
 def _database(scripts: OpsScripts) -> str:
     name = scripts.ops.database
     if name is None:
-        pytest.skip("the profile names no database for its backups (ops.database)")
+        pytest.skip("the profile names no PostgreSQL database for its backups (ops.database)")
     return name
 
 

@@ -172,7 +172,7 @@ def test_a_partitioned_database_gives_503_not_a_hang(
     require_partitions(faults)
     names = databases(profile)
     if not names:
-        pytest.skip("the profile has no database service")
+        pytest.skip("the profile has no PostgreSQL service")
     _black_hole_checks(
         own_stack,
         profile,

@@ -82,7 +82,7 @@ def test_services_started_without_their_database_wait_or_exit_cleanly(
     }
     services = {name: links for name, links in services.items() if links}
     if not services:
-        pytest.skip("no service with a readiness endpoint depends on a database")
+        pytest.skip("no service with a readiness endpoint depends on a PostgreSQL database")
     links = [link for service_links in services.values() for link in service_links]
     logs_before = {name: len(own_stack.logs(name)) for name in services}
     for name in services:

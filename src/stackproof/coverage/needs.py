@@ -196,8 +196,9 @@ _PROFILE_NEEDS = (
         "the profile names no service deployed as releases", "ops.deploy_services",
     ),
     _profile_need(
-        "backup_database", "a database to back up", lambda p: p.backup_database(),
-        "the profile names no database for its backups",
+        "backup_database", "a PostgreSQL database to back up", lambda p: p.backup_database(),
+        "the backup and restore drills read and restore pg_dump archives of a PostgreSQL "
+        "database, and the profile names none for its backups",
         "ops.database, or a single postgres service",
     ),
     _profile_need(
@@ -289,12 +290,13 @@ _PROFILE_NEEDS = (
     ),
     _profile_need(
         "database", "a postgres service", lambda p: p.services_of_kind("postgres"),
-        "the profile has no database service", "a postgres service",
+        "the profile has no PostgreSQL service, which this check drives (a generic "
+        "service, such as MySQL, is not one)", "a postgres service",
     ),
     _profile_need(
         "database_behind_readiness", "readiness with a postgres hard dependency",
         _database_behind_readiness,
-        "no service with a readiness endpoint depends on a database",
+        "no service with a readiness endpoint depends on a PostgreSQL database",
         "a postgres service in health.hard_dependencies",
     ),
     _remote_need(
@@ -382,7 +384,7 @@ FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
     "ops_scripts": ("ops", "ops_runner"),
     "own_ops_scripts": ("ops", "ops_runner"),
     "deploy_target": ("ops", "deploy_services", "ops_runner"),
-    "restore_drills": ("ops", "canary", "ops_runner"),
+    "restore_drills": ("backup_database", "ops", "canary", "ops_runner"),
     "redaction_settings": ("redaction",),
     "redaction_stack": ("redaction",),
     "sentry_client": ("redaction", "sentry"),
@@ -391,11 +393,18 @@ FIXTURE_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What kind of database a check drives is told before anything else it lacks: on a MySQL
+# stack the backup drills skip because they need PostgreSQL, not because [ops] is missing.
+POSTGRES_NEEDS = ("database", "backup_database", "database_behind_readiness")
+
+
 def needs_of(marked: Iterable[str], fixtures: Iterable[str], destructive: bool) -> list[Need]:
-    """A test's needs, in a stable order: its marker's, its fixtures', `destructive` first."""
+    """A test's needs, in a stable order: `destructive` first, then PostgreSQL, then its
+    fixtures', then its marker's."""
     names = ["destructive"] if destructive else []
-    names += [n for f in fixtures for n in FIXTURE_NEEDS.get(f, ())]
-    names += list(marked)
+    others = [n for f in fixtures for n in FIXTURE_NEEDS.get(f, ())] + list(marked)
+    names += [n for n in others if n in POSTGRES_NEEDS]
+    names += [n for n in others if n not in POSTGRES_NEEDS]
     unknown = sorted(set(names) - set(NEEDS))
     if unknown:
         raise KeyError(f"unknown needs {', '.join(unknown)} (known: {', '.join(NEEDS)})")

@@ -9,6 +9,10 @@
                                    # under suites/, as `pytest --collect-only -q` lists them);
                                    # default: the expected requirements' tests, to the first
                                    # failure
+    profile = "profiles/examples/guestbook/profile.toml"
+                                   # optional: the stack it breaks, a profile relative to
+                                   # the project (default: the reference stack's); the
+                                   # edits apply to a copy of its stack.root
 
     [[edit]]                       # a text replacement in a copy of the stack tree;
     file = "nginx/nginx.conf.template"  # `old` must occur exactly once, so a mutant
@@ -53,6 +57,9 @@ class MutantSpec(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
     overlay: dict[str, Any] = Field(default_factory=dict)
     tests: list[str] = Field(default_factory=list)
+    profile: str | None = Field(
+        default=None, description="the profile of the stack it breaks, relative to the project"
+    )
 
     @field_validator("tests")
     @classmethod
@@ -84,6 +91,10 @@ class Mutant:
     def expects(self) -> tuple[str, ...]:
         return tuple(self.spec.expects)
 
+    def profile_of(self, project: Path, default: Path) -> Path:
+        """The profile of the stack it breaks: its own `profile`, else `default`."""
+        return default if self.spec.profile is None else project / self.spec.profile
+
     @property
     def targets(self) -> tuple[str, ...]:
         """The tests it names, as node IDs under suites/ (results.json's); empty: none."""
@@ -97,6 +108,8 @@ def load_mutant(folder: Path) -> Mutant:
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in error.errors())
         raise MutantError(f"{path}: {problems}") from None
+    if spec.profile is not None and not (folder.parent.parent / spec.profile).is_file():
+        raise MutantError(f"{path}: profile: {folder.parent.parent / spec.profile} does not exist")
     for stack_path, swapped_in in spec.files.items():
         if not (folder / swapped_in).is_file():
             raise MutantError(f"{path}: files.{stack_path}: {folder / swapped_in} does not exist")

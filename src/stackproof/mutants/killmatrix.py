@@ -123,7 +123,13 @@ def digest_of(mutant: Mutant, layout: Layout) -> str:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 hashed.update(str(path.relative_to(tree.parent)).encode())
                 hashed.update(path.read_bytes())
-    hashed.update(layout.profile.read_bytes())
+    profile = mutant.profile_of(layout.project, layout.profile)
+    hashed.update(profile.read_bytes())
+    if profile != layout.profile:  # another stack than the reference: its tree too
+        for path in sorted(profile.parent.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                hashed.update(str(path.relative_to(profile.parent)).encode())
+                hashed.update(path.read_bytes())
     return hashed.hexdigest()[:16]
 
 
@@ -134,7 +140,7 @@ def mutant_command(
     # that paths among the options (the profile's) have in common with the suites.
     command = [
         sys.executable, "-m", "pytest", "-c", str(layout.suites / "pytest.ini"),
-        f"--profile={layout.profile}",
+        f"--profile={mutant.profile_of(layout.project, layout.profile)}",
         f"--mutant={mutant.name}",
         f"--mutants-dir={layout.mutants}",
         f"--reports-dir={reports}",

@@ -30,10 +30,11 @@ from stackproof.profile.chaos import (
     check_references,
 )
 from stackproof.profile.compose import ComposeSettings
+from stackproof.profile.generic import GenericSettings
 from stackproof.profile.policy import policy_values, waiver_hint
 from stackproof.profile.remote import RemoteSettings as RemoteHostSettings
 
-ServiceKind = Literal["postgres", "redis", "nginx", "app"]
+ServiceKind = Literal["postgres", "redis", "nginx", "app", "generic"]
 Environment = Literal["test", "staging", "production"]
 TlsVersionName = Literal["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -183,6 +184,9 @@ class Service(Strict):
     database: DatabaseSettings | None = None
     process: ProcessSettings = ProcessSettings()
     remote: RemoteSettings | None = None
+    generic: GenericSettings | None = Field(
+        default=None, description="a generic service's readiness and link scheme"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -198,11 +202,15 @@ class Service(Strict):
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if not self.ports:
-            raise ValueError("an app service must name its ports, e.g. ports = ['http']")
+            raise ValueError(
+                f"{'a generic' if self.kind == 'generic' else 'an app'} service must name its "
+                "ports, e.g. ports = ['http']"
+            )
         if len(set(self.ports)) != len(self.ports):
             raise ValueError(f"ports repeat a name: {list(self.ports)}")
         if self.kind != "postgres" and self.database is not None:
             raise ValueError(f"'database' is for postgres services, this one is {self.kind}")
+        self._check_generic()
         for dependency in (*self.health.hard_dependencies, *self.health.soft_dependencies):
             if dependency not in self.links:
                 raise ValueError(
@@ -210,6 +218,19 @@ class Service(Strict):
                     f"({', '.join(self.links) or 'none'})"
                 )
         return self
+
+    def _check_generic(self) -> None:
+        if self.kind != "generic":
+            if self.generic is not None:
+                raise ValueError(f"'generic' is for generic services, this one is {self.kind}")
+            return
+        if found := (self.generic or GenericSettings()).problems(self.ports):
+            raise ValueError("; ".join(found))
+
+    @property
+    def generic_settings(self) -> GenericSettings:
+        """A generic service's settings, defaults filled in."""
+        return self.generic or GenericSettings()
 
     @property
     def primary_port(self) -> str:

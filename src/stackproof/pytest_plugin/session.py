@@ -75,11 +75,22 @@ class RunSession:
         overlays: list[dict[str, Any]] = []
         if self.options.mutant:
             self.mutant = load_mutant(self.options.mutants_dir / self.options.mutant)
+            self._same_stack(self.mutant)
             base_root = self._base_root()
             work = Path(tempfile.mkdtemp(prefix=f"stackproof-mutant-{self.mutant.name}-"))
             self._cleanup.callback(shutil.rmtree, work, ignore_errors=True)
             overlays.append(materialize(self.mutant, base_root, work))
         return load_profile(self.options.profile_path, *overlays)
+
+    def _same_stack(self, mutant: Mutant) -> None:
+        if mutant.spec.profile is None:
+            return
+        breaks = mutant.profile_of(self.options.mutants_dir.resolve().parent, Path())
+        if breaks.resolve() != self.options.profile_path.resolve():
+            raise MutantError(
+                f"mutant {mutant.name} breaks the stack of {breaks}, not of "
+                f"{self.options.profile_path} (use --profile={breaks})"
+            )
 
     def _base_root(self) -> Path:
         root = load_profile(self.options.profile_path).stack.root

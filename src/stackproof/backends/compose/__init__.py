@@ -18,6 +18,7 @@ import docker
 
 from stackproof.backends.base import Backend
 from stackproof.backends.compose.host import NOT_THE_STACKS
+from stackproof.backends.compose.readiness import generic_problems
 from stackproof.backends.compose.stack import USERLAND_PROXY, ComposeStack
 from stackproof.backends.values import NO_PROXY_LINKS, Offer
 from stackproof.containers import engine, images
@@ -76,6 +77,10 @@ class ComposeBackend(Backend):
                     f"compose.services.{name}.ports: which port of the container is each of "
                     f"{', '.join(missing)}? (e.g. ports = {{ {missing[0]} = 8000 }})"
                 )
+        # The health checks are in the compose file, read as the stack comes up: only the
+        # readiness commands are known to be refused now.
+        if problems := generic_problems(profile, has_healthcheck=lambda _: True):
+            raise ProfileError("; ".join(problems))
         if (settings.inputs == "reference" or settings.build_images) and profile.stack.root is None:
             raise ProfileError("stack.root: the reference inputs and images need the stack tree")
 

@@ -8,6 +8,7 @@ connection, so an accept alone proves nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from stackproof.backends.process.nginx import READINESS_PATH
 from stackproof.backends.process.postgres import AcceptsQueries
 from stackproof.backends.process.redis import AnswersPing
 from stackproof.errors import CapabilityMissingError
+from stackproof.profile import Profile
 from stackproof.readiness import Check, Condition, HttpAnswer, HttpsAnswer, HttpStatus, TcpPort
 
 if TYPE_CHECKING:
@@ -101,5 +103,47 @@ def _own_answer(stack: ComposeStack, name: str) -> Condition:
     if spec.kind == "redis":
         password = stack.redis_password(name)
         return accepts if password is None else AnswersPing(endpoint, password)
+    if spec.kind == "generic":
+        return _generic_answer(stack, name, accepts)
     path = spec.health.readiness or spec.health.liveness
     return accepts if path is None else HttpStatus(endpoint.url(path=path), verify=False)
+
+
+def _generic_answer(stack: ComposeStack, name: str, accepts: TcpPort) -> Condition:
+    """A generic service's `generic.ready` on compose: an HTTP path on its published port;
+    a TCP accept only beside the container's own health check (`ComposeBackend.check` and
+    `generic_problems` refuse the rest before anything waits on it)."""
+    ready = stack.profile.services[name].generic_settings.ready
+    if ready is None or ready.http is None:
+        return accepts
+    endpoint = stack.service(name).endpoint(ready.port)
+    return HttpStatus(
+        endpoint.url(path=ready.http), statuses=frozenset({ready.status}), verify=False
+    )
+
+
+def generic_problems(profile: Profile, has_healthcheck: Callable[[str], bool]) -> list[str]:
+    """Why the generic services' readiness cannot be proven on compose: a readiness command
+    would run on this machine, not in the container, and a published port accepts before
+    the server behind it does (docker-proxy), so an accept proves nothing without the
+    container's own health check."""
+    found: list[str] = []
+    for name, spec in profile.services.items():
+        if spec.kind != "generic":
+            continue
+        ready = spec.generic_settings.ready
+        if ready is not None and ready.command is not None:
+            found.append(
+                f"services.{name}.generic.ready.command: a readiness command runs on the "
+                "process backend only (to run it on compose: a healthcheck in the compose "
+                f"file for {name}, which stackproof waits for, and ready = {{ tcp = ... }}, "
+                "or ready = { http = ... })"
+            )
+        elif (ready is None or ready.http is None) and not has_healthcheck(name):
+            found.append(
+                f"services.{name}.generic.ready: on compose a published port accepts "
+                "connections before the server behind it does (docker-proxy), so a TCP "
+                f"accept proves nothing (to enable: a healthcheck for {name} in the compose "
+                "file, or ready = { http = ... })"
+            )
+    return found

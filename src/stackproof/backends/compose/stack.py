@@ -60,7 +60,12 @@ from stackproof.backends.compose.project import (
     published_ports,
     services_of,
 )
-from stackproof.backends.compose.readiness import ContainerReady, answers_proven, proof_of
+from stackproof.backends.compose.readiness import (
+    ContainerReady,
+    answers_proven,
+    generic_problems,
+    proof_of,
+)
 from stackproof.backends.compose.refinputs import (
     SECRETS_PREFIX,
     ReferenceStackInputs,
@@ -390,6 +395,7 @@ class ComposeStack(Stack):
             if env_file is not None:
                 self.project = replace(self.project, env_file=env_file)
             self._config = self._read_config()
+            self._check_generic_readiness()
             self._plan_published_ports()
             self._make_front()
             override = self._write_override(plan)
@@ -770,6 +776,16 @@ class ComposeStack(Stack):
         for problem in problems:
             failure.add_note(problem)
         return failure
+
+    def _check_generic_readiness(self) -> None:
+        def has_healthcheck(name: str) -> bool:
+            service = services_of(self._config).get(self.settings.compose_name(name), {})
+            check = service.get("healthcheck") or {}
+            test = check.get("test") or []
+            return bool(test) and test[0] != "NONE" and not check.get("disable")
+
+        if problems := generic_problems(self.profile, has_healthcheck):
+            raise ProfileError("; ".join(problems))
 
     def proof(self, name: str) -> AllOf:
         """What proves the service answers on its published ports (no container state)."""

@@ -114,10 +114,11 @@ class ProcessBackend(Backend):
         if profile.stack.root is None:
             raise ProfileError("stack.root: the process backend needs the stack's source tree")
         for name, spec in profile.services.items():
-            if spec.kind == "app" and not spec.process.command:
+            if spec.kind in ("app", "generic") and not spec.process.command:
+                article = "a" if spec.kind == "generic" else "an"
                 raise ProfileError(
-                    f"services.{name}.process.command: an app service needs a command to run "
-                    "on the process backend"
+                    f"services.{name}.process.command: {article} {spec.kind} service needs a "
+                    "command to run on the process backend"
                 )
             if spec.kind == "nginx" and spec.process.config is None:
                 raise ProfileError(

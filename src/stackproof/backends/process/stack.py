@@ -34,6 +34,7 @@ from stackproof.backends.base import OpsAccess, ScriptProcess, ServiceControl, S
 from stackproof.backends.process.app import AppService
 from stackproof.backends.process.control import Answer, ControlServer
 from stackproof.backends.process.files import LocalFiles
+from stackproof.backends.process.generic import GenericService
 from stackproof.backends.process.identity import ServesFrom
 from stackproof.backends.process.links import SERVER_NAME, LinkNetwork
 from stackproof.backends.process.nginx import NginxService
@@ -101,6 +102,7 @@ SERVICE_KINDS: dict[str, type[ProcessService]] = {
     "redis": RedisService,
     "nginx": NginxService,
     "app": AppService,
+    "generic": GenericService,
 }
 SETUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
