@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
-from support import ROOT
+from support import REFERENCE, ROOT
 
 from stackproof.errors import MutantError, ReadinessTimeoutError, ServiceStartError
 from stackproof.mutants import discover, load_mutant, materialize
 from stackproof.procs import ManagedProcess, ProcessSpec, run_processes
+from stackproof.profile import load_profile
 from stackproof.readiness import Check, TcpPort, wait_for
 from stackproof.tls_ca import RunCA
 
@@ -109,11 +110,13 @@ def test_the_run_ca_issues_strictly_valid_server_certificates(tmp_path: Path) ->
     assert issued.key_path.stat().st_mode & 0o077 == 0
 
 
-def test_every_shipped_mutant_applies_to_the_reference_stack(tmp_path: Path) -> None:
+def test_every_shipped_mutant_applies_to_the_stack_it_breaks(tmp_path: Path) -> None:
     mutants = discover(ROOT / "mutants")
     assert mutants
     for mutant in mutants:
-        overlay = materialize(mutant, ROOT / "stack", tmp_path / mutant.name)
+        root = load_profile(mutant.profile_of(ROOT, REFERENCE)).stack.root
+        assert root is not None, f"{mutant.name}: its profile names no stack.root"
+        overlay = materialize(mutant, root, tmp_path / mutant.name)
         assert Path(overlay["stack"]["root"]).is_dir()
 
 
