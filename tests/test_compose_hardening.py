@@ -92,4 +92,4 @@ def test_each_hardening_mutant_is_found(tmp_path: Path) -> None:
     assert found["published"] == {str(stack.service("auth").endpoint().port)}  # on 0.0.0.0
     assert found["bot"] == {"configured root", "runs as root"}
     assert found["auth"] == {"logs", "restart"}
-    assert found["sentry"] == {"healthcheck"}
+    assert found["nginx"] == {"healthcheck"}
